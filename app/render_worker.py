@@ -1,0 +1,148 @@
+"""Runs a view's LiveSource off the UI thread: the newest request wins, stale ones are dropped.
+
+The UI thread only ever calls :meth:`RenderWorker.submit` (non-blocking) and :meth:`RenderWorker.latest`
+(a lock-protected read of the newest finished frame); it never waits on a render.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+from render.live import Frame, LiveSource, RenderRequest
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished render, already resized to the panel so the UI thread only uploads it."""
+
+    version: int
+    request: RenderRequest
+    rgba: np.ndarray  # (panel_h, panel_w, 4) float32, contiguous
+    frame: Frame
+    seconds: float
+
+
+def fit_to_panel(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Nearest-neighbour resize to the panel size (previews are rendered smaller; keep their pixels honest)."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return np.ascontiguousarray(image, dtype=np.float32)
+    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.int64)
+    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.int64)
+    return np.ascontiguousarray(image[rows][:, cols], dtype=np.float32)
+
+
+def to_rgba(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image, dtype=np.float32)
+    if img.shape[2] == 4:
+        return img
+    return np.concatenate([img, np.ones(img.shape[:2] + (1,), np.float32)], axis=2)
+
+
+class RenderWorker:
+    """One background thread per view."""
+
+    def __init__(self, source: LiveSource, name: str = "view") -> None:
+        self._source = source
+        self._cond = threading.Condition()
+        self._pending: tuple[RenderRequest, int, int] | None = None  # request, panel w, panel h
+        self._latest: Finished | None = None
+        self._error: str | None = None
+        self._error_detail: str = ""
+        self._version = 0
+        self._stop = False
+        self._in_flight = False
+        self._times: list[float] = []  # wall times of recent finished renders (for fps)
+        self.last_seconds: float | None = None
+        self.last_full_seconds: float | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"render-{name}", daemon=True)
+        self._thread.start()
+
+    # ----- UI-thread API (non-blocking) ---------------------------------------------------------------------
+    def submit(self, request: RenderRequest, panel_size: tuple[int, int]) -> None:
+        with self._cond:
+            self._pending = (request, int(panel_size[0]), int(panel_size[1]))
+            self._cond.notify()
+
+    def set_source(self, source: LiveSource) -> None:
+        with self._cond:
+            self._source = source
+
+    def latest(self) -> Finished | None:
+        with self._cond:
+            return self._latest
+
+    @property
+    def error(self) -> str | None:
+        with self._cond:
+            return self._error
+
+    @property
+    def error_detail(self) -> str:
+        with self._cond:
+            return self._error_detail
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._pending is not None or self._in_flight
+
+    def fps(self, window_s: float = 2.0) -> float:
+        """Renders finished per second over the last ``window_s`` seconds."""
+        now = time.monotonic()
+        with self._cond:
+            recent = [t for t in self._times if now - t <= window_s]
+        if len(recent) < 2:
+            return 0.0 if not recent else 1.0 / max(self.last_seconds or 1.0, 1e-3)
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout=2.0)
+
+    # ----- worker thread ------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                request, pw, ph = self._pending
+                self._pending = None
+                self._in_flight = True
+                source = self._source
+            t0 = time.perf_counter()
+            try:
+                frame = source.render(request)
+                rgba = fit_to_panel(to_rgba(frame.image), pw, ph)
+                err, detail = None, ""
+            except Exception as e:  # noqa: BLE001 - a bad render becomes a visible error, not a dead thread
+                frame, rgba = None, None
+                err = f"{type(e).__name__}: {e}".splitlines()[0]
+                detail = traceback.format_exc()
+            dt = time.perf_counter() - t0
+            with self._cond:
+                self._in_flight = False
+                self._error, self._error_detail = err, detail
+                if frame is not None:
+                    self._version += 1
+                    self._latest = Finished(self._version, request, rgba, frame, dt)
+                    self.last_seconds = dt
+                    if not request.preview:
+                        self.last_full_seconds = dt
+                    now = time.monotonic()
+                    self._times.append(now)
+                    self._times = [t for t in self._times if now - t <= 5.0]
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until nothing is pending or rendering (tests and screenshots; never called by the UI loop)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending is None and not self._in_flight, timeout)

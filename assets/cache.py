@@ -1,0 +1,138 @@
+"""Where generated assets live, and how they are written.
+
+Generated assets (the fish OBJ/PNG, synthetic datasets) are deterministic, so they are built once per
+``name`` + ``version`` into a cache folder and reused. Every write goes to a temp file in the destination folder
+followed by ``os.replace``: a crash or an exception mid-write never leaves a truncated file that a later run would
+mistake for a finished one.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+CACHE_ENV = "MIPSTUDIO_CACHE"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_build_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """The asset cache folder (``$MIPSTUDIO_CACHE``, else ``~/.cache/mipstudio``), created if missing."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    root = Path(env).expanduser() if env else Path.home() / ".cache" / "mipstudio"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the asset cache folder {root} ({e.strerror or e}); "
+                      f"set {CACHE_ENV} to a writable folder") from e
+    return root
+
+
+def _check_parent(path: Path) -> Path:
+    parent = path.parent
+    if not parent.exists():
+        raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {parent} is not a folder")
+    return parent
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace`` (all or nothing)."""
+    path = Path(path)
+    parent = _check_parent(path)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; assets are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def image_to_uint(array: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Float [0,1] (or already-integer) image -> uint8/uint16 HxW or HxWx{1,3,4}; rejects anything else."""
+    a = np.asarray(array)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)) or a.size == 0:
+        raise ValueError(f"image must be HxW or HxWx{{1,3,4}}, got shape {a.shape}")
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    dtype = np.uint8 if bits == 8 else np.uint16
+    if a.dtype == dtype:
+        return a
+    if a.dtype.kind in "ui":
+        raise ValueError(f"integer image must already be {np.dtype(dtype).name}, got {a.dtype}")
+    if a.dtype == np.bool_:
+        a = a.astype(np.float32)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("image contains NaN or Inf")
+    scale = float(np.iinfo(dtype).max)
+    return np.round(np.clip(a, 0.0, 1.0) * scale).astype(dtype)
+
+
+def atomic_save_image(path: str | os.PathLike, array: np.ndarray, *, bits: int = 8) -> Path:
+    """Encode ``array`` (float in [0,1]) by the file extension (PNG, JPEG …) and write it atomically."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    _check_parent(path)
+    img = image_to_uint(array, bits)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    ext = path.suffix.lower()
+    if not ext:
+        raise ValueError(f"cannot tell the image format of {path}: no file extension")
+    buf = io.BytesIO()
+    try:
+        iio.imwrite(buf, img, extension=ext)
+    except Exception as e:  # noqa: BLE001 - imageio raises many types for unknown formats
+        raise ValueError(f"cannot encode an image as '{ext}' for {path}: {e}") from e
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def cached(name: str, builder: Callable[[Path], object], version: int | str = 1) -> Path:
+    """The cache folder ``<cache>/<name>-v<version>``, filled by ``builder(folder)`` the first time only.
+
+    The builder writes into a fresh temp folder that is renamed into place when it returns, so an interrupted
+    build is never mistaken for a finished one, and bumping ``version`` invalidates old builds.
+    """
+    if not _NAME_RE.match(name) or not _NAME_RE.match(str(version)):
+        raise ValueError(f"cache name/version must be letters, digits, '_', '-' or '.', got {name!r}/{version!r}")
+    root = cache_dir()
+    target = root / f"{name}-v{version}"
+    with _build_lock:
+        if target.is_dir():
+            return target
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}."))
+        try:
+            builder(tmp)
+            os.chmod(tmp, 0o755)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                if not target.is_dir():  # a concurrent process finishing first is fine; anything else is not
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target

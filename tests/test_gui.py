@@ -1,0 +1,232 @@
+"""Drives the real studio under (X)vfb: every view opens and shows pixels, the zoom slider changes them, holding W
+flies forward, a job runs while the UI keeps drawing and is cancelled from its button, the window resizes.
+
+Real X input (xdotool) is used for keys and clicks where it is installed; assertions are on framebuffer pixels
+(``dpg.output_frame_buffer``) and on app state.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+ROOT = Path(__file__).resolve().parents[1]
+XDOTOOL = shutil.which("xdotool")
+
+
+def run_until(studio, predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        studio.frame()
+        if predicate():
+            return True
+    return False
+
+
+def run_for(studio, seconds: float) -> int:
+    n0, deadline = studio.frame_count, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        studio.frame()
+    return studio.frame_count - n0
+
+
+def settle(studio, view, timeout: float = 60.0) -> None:
+    """Render until the view shows a full-resolution frame of its current request."""
+    def done():
+        fin = view.worker.latest()
+        return (fin is not None and not view.worker.busy and view.uploaded_version == fin.version
+                and not fin.request.preview and view.last_request is not None
+                and fin.request.same_as(view.last_request))
+    assert run_until(studio, done, timeout), f"view {view.name} did not settle: {view.worker.error}"
+
+
+def crop(shot: np.ndarray, view) -> np.ndarray:
+    x0, y0, x1, y1 = (int(round(v)) for v in view.image_rect())
+    return shot[y0:y1, x0:x1, :3]
+
+
+def xdo(*args: str) -> None:
+    subprocess.run([XDOTOOL, *args], check=True, timeout=10, capture_output=True)
+
+
+def window_id() -> str:
+    out = subprocess.run([XDOTOOL, "search", "--name", "^mipstudio"], capture_output=True, text=True, timeout=10)
+    ids = out.stdout.split()
+    assert ids, "the studio window was not found by xdotool"
+    return ids[-1]
+
+
+def mouse_to(view, fx: float = 0.5, fy: float = 0.5) -> None:
+    x0, y0, x1, y1 = view.image_rect()
+    xdo("mousemove", "--window", window_id(), str(int(x0 + fx * (x1 - x0))), str(int(y0 + fy * (y1 - y0))))
+
+
+@pytest.fixture(scope="module")
+def studio(x_display):
+    from app.shell import Studio, StudioConfig
+
+    st = Studio(StudioConfig(width=1280, height=800, title="mipstudio-test"))
+    st.setup()
+    for view in st.views.values():
+        settle(st, view)
+    yield st
+    st.close()
+
+
+def test_every_registered_view_opens_and_its_render_reaches_the_screen(studio):
+    from app.views import VIEW_IMPORT_ERRORS, discover_views
+
+    assert not VIEW_IMPORT_ERRORS
+    assert set(studio.views) == set(discover_views()) and len(studio.views) >= 2
+    shot = studio.capture()
+    assert shot.shape[:2] == (studio.viewport_size()[1], studio.viewport_size()[0])
+    for view in studio.views.values():
+        px = crop(shot, view)
+        assert px.shape[:2] == view.panel_size[::-1]
+        assert px.std() > 0.03, f"{view.name} panel is blank"
+        shown = view.last_image()[..., :3]
+        assert np.abs(px - shown).mean() < 0.03, f"{view.name}: the screen does not show the rendered frame"
+
+
+def test_zoom_slider_changes_the_pixels_of_every_view(studio):
+    for view in studio.views.values():
+        before = crop(studio.capture(), view)
+        import dearpygui.dearpygui as dpg
+
+        dpg.set_value(view.tags["zoom"], math.log2(1 / 8))
+        settle(studio, view)
+        assert view.uploaded_request.zoom == pytest.approx(1 / 8)
+        assert dpg.get_value(view.tags["zoom_label"]) == "zoom 1/8x"
+        after = crop(studio.capture(), view)
+        assert np.abs(after - before).mean() > 0.02, f"{view.name}: zoom 1/8 looks like zoom 1"
+        dpg.set_value(view.tags["zoom"], 0.0)
+        settle(studio, view)
+
+
+@pytest.mark.skipif(XDOTOOL is None, reason="xdotool is not installed (apt-get install xdotool)")
+def test_holding_w_in_fly_mode_moves_forward_at_the_set_speed(studio):
+    import dearpygui.dearpygui as dpg
+
+    view = studio.views["mesh"]
+    dpg.set_value(view.tags["mode"], "Fly")
+    settle(studio, view)
+    before_img = crop(studio.capture(), view)
+    mouse_to(view)
+    xdo("click", "1")  # focus the mesh panel (a click without motion does not turn the camera)
+    run_until(studio, lambda: studio.active_view == "mesh", 5)
+    assert studio.active_view == "mesh"
+    start, forward = view.fly.position.copy(), view.fly.forward.copy()
+    xdo("keydown", "w")
+    t0 = time.monotonic()
+    run_for(studio, 0.8)
+    xdo("keyup", "w")
+    held = time.monotonic() - t0
+    run_for(studio, 0.2)
+    moved = view.fly.position - start
+    along = float(moved @ forward)
+    speed = view.fly.speed
+    assert 0.5 * speed * held < along <= 1.05 * speed * (held + 0.2), (along, speed, held)
+    assert np.linalg.norm(moved - along * forward) < 1e-6 * max(1.0, along)  # straight ahead
+    settle(studio, view)
+    after_img = crop(studio.capture(), view)
+    assert np.abs(after_img - before_img).mean() > 0.01
+    dpg.set_value(view.tags["mode"], "Orbit")
+    view.reset_camera()
+    settle(studio, view)
+
+
+@pytest.mark.skipif(XDOTOOL is None, reason="xdotool is not installed (apt-get install xdotool)")
+def test_dragging_orbits_with_low_resolution_previews_then_full_resolution(studio):
+    view = studio.views["mesh"]
+    settle(studio, view)
+    yaw0 = view.orbit.yaw
+    seen = []
+    mouse_to(view, 0.4, 0.5)
+    xdo("mousedown", "1")
+    for k in range(1, 9):
+        mouse_to(view, 0.4 + 0.02 * k, 0.5)
+        run_for(studio, 0.08)
+        fin = view.worker.latest()
+        seen.append((fin.request.preview, fin.request.width))
+    xdo("mouseup", "1")
+    settle(studio, view)
+    assert view.orbit.yaw != pytest.approx(yaw0), "dragging did not rotate the orbit camera"
+    final = view.worker.latest().request
+    assert not final.preview and (final.width, final.height) == view.panel_size
+    if view.worker.last_full_seconds > view.dynres.target_s:  # slow renders must drop resolution while dragging
+        assert any(p and w < view.panel_size[0] for p, w in seen), seen
+    view.reset_camera()
+    settle(studio, view)
+
+
+def test_a_job_runs_in_the_background_while_the_ui_keeps_drawing_and_cancels_from_its_button(studio):
+    import dearpygui.dearpygui as dpg
+
+    handle = studio.start_job("Fit tiny MLP to an image (demo)", steps=100000, size=32)
+    assert run_until(studio, lambda: handle.snapshot().step > 0, 30), handle.snapshot()
+    step0 = handle.snapshot().step
+    frames = run_for(studio, 2.0)
+    snap = handle.snapshot()
+    assert frames >= 20, f"UI drew only {frames} frames in 2 s while a job ran"
+    assert snap.step > step0 and snap.status.name == "RUNNING"
+    tags = studio.jobs_panel.row_tags(handle.id)
+    assert dpg.get_value(tags["progress"]) > 0
+    assert "loss" in snap.history and len(snap.history["loss"][1]) > 1
+    assert dpg.get_value(tags["series"]["loss"])[0], "the loss plot has no points"
+    if XDOTOOL:
+        x0, y0 = dpg.get_item_rect_min(tags["cancel"])
+        w, h = dpg.get_item_rect_size(tags["cancel"])
+        xdo("mousemove", "--window", window_id(), str(int(x0 + w / 2)), str(int(y0 + h / 2)))
+        run_for(studio, 0.1)
+        xdo("click", "1")
+    else:
+        dpg.get_item_callback(tags["cancel"])()
+    t0 = time.monotonic()
+    assert run_until(studio, lambda: handle.snapshot().status.name == "CANCELLED", 3.0)
+    assert time.monotonic() - t0 < 1.5
+    assert run_for(studio, 0.5) >= 5  # and the studio is still alive
+
+
+def test_resizing_the_window_recreates_the_panel_textures(studio):
+    import dearpygui.dearpygui as dpg
+
+    old = {n: v.panel_size for n, v in studio.views.items()}
+    dpg.set_viewport_width(1100)
+    dpg.set_viewport_height(700)
+    run_until(studio, lambda: studio.viewport_size() == (1100, 700), 5)
+    studio.layout()
+    for view in studio.views.values():
+        run_until(studio, lambda: view.panel_size != old[view.name], 5)
+        settle(studio, view)
+        assert view.panel_size != old[view.name]
+        assert view.last_image().shape[:2] == view.panel_size[::-1]
+    shot = studio.capture()
+    for view in studio.views.values():
+        assert crop(shot, view).std() > 0.03
+
+
+def test_screenshot_file_is_the_window(studio, tmp_path):
+    import imageio.v3 as iio
+
+    path = studio.save_screenshot(str(tmp_path / "shot.png"))
+    img = iio.imread(path)
+    w, h = studio.viewport_size()
+    assert img.shape == (h, w, 3) and img.std() > 10
+    assert not [p for p in tmp_path.iterdir() if p.name != "shot.png"]  # no temp files left
+
+
+def test_without_a_display_the_studio_prints_one_hint_line_and_exits_2():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py")], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "xvfb-run" in lines[0] and "Traceback" not in proc.stderr
