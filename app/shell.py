@@ -19,7 +19,7 @@ import dearpygui.dearpygui as dpg  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.input import InputPoller  # noqa: E402
-from app.job_launchers import LAUNCHERS, discover_launchers  # noqa: E402
+from app.job_launchers import discover_launchers  # noqa: E402
 from app.jobs_manager import JobManager  # noqa: E402
 from app.jobs_panel import JobsPanel  # noqa: E402
 from app.views import discover_views  # noqa: E402

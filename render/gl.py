@@ -71,6 +71,7 @@ class GLThread:
                 fut.set_result(fn(self.ctx))
             except BaseException as e:  # noqa: BLE001 - delivered to the caller
                 fut.set_exception(e)
+            del item, fn, fut  # do not keep the last job's arguments (meshes, arrays) alive while idle
         self.ctx.release()
 
     def submit(self, fn: Callable[[Any], T]) -> "Future[T]":

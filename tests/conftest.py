@@ -53,3 +53,17 @@ def x_display():
         yield display
     finally:
         ctx.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def studio(x_display):
+    """The real studio, created once per test session (Dear PyGui cannot re-create its context in a process)."""
+    from app.shell import Studio, StudioConfig
+    from guitools import settle
+
+    st = Studio(StudioConfig(width=1280, height=800, title="mipstudio-test"))
+    st.setup()
+    for view in st.views.values():
+        settle(st, view)
+    yield st
+    st.close()

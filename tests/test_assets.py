@@ -75,7 +75,7 @@ def test_zone_plate_frequency_rises_to_nyquist_at_edge():
         assert crossings == pytest.approx(expected, abs=0.15)
 
 
-def test_fish_scales_non_square_and_wraps_vertically():
+def test_fish_scales_non_square_with_bright_belly_row():
     from assets.textures import fish_scales
 
     tex = fish_scales(96, 0, height=64, ss=1)

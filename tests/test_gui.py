@@ -16,36 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from guitools import run_for, run_until, settle
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[1]
 XDOTOOL = shutil.which("xdotool")
-
-
-def run_until(studio, predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        studio.frame()
-        if predicate():
-            return True
-    return False
-
-
-def run_for(studio, seconds: float) -> int:
-    n0, deadline = studio.frame_count, time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        studio.frame()
-    return studio.frame_count - n0
-
-
-def settle(studio, view, timeout: float = 60.0) -> None:
-    """Render until the view shows a full-resolution frame of its current request."""
-    def done():
-        fin = view.worker.latest()
-        return (fin is not None and not view.worker.busy and view.uploaded_version == fin.version
-                and not fin.request.preview and view.last_request is not None
-                and fin.request.same_as(view.last_request))
-    assert run_until(studio, done, timeout), f"view {view.name} did not settle: {view.worker.error}"
 
 
 def crop(shot: np.ndarray, view) -> np.ndarray:
@@ -67,18 +42,6 @@ def window_id() -> str:
 def mouse_to(view, fx: float = 0.5, fy: float = 0.5) -> None:
     x0, y0, x1, y1 = view.image_rect()
     xdo("mousemove", "--window", window_id(), str(int(x0 + fx * (x1 - x0))), str(int(y0 + fy * (y1 - y0))))
-
-
-@pytest.fixture(scope="module")
-def studio(x_display):
-    from app.shell import Studio, StudioConfig
-
-    st = Studio(StudioConfig(width=1280, height=800, title="mipstudio-test"))
-    st.setup()
-    for view in st.views.values():
-        settle(st, view)
-    yield st
-    st.close()
 
 
 def test_every_registered_view_opens_and_its_render_reaches_the_screen(studio):

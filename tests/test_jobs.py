@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue
 import re
 import threading
@@ -160,7 +159,7 @@ def test_eta_real_time_decreases(manager):
         time.sleep(0.002)
     assert h.wait(5)
     assert set(samples) == {10, 30}
-    (s10, e10), (s30, e30) = samples[10], samples[30]
+    (s10, e10), (_, e30) = samples[10], samples[30]
     assert e30 < e10
     # ~20 ms/step: generous bounds only (CI machines are slow and noisy)
     assert 0.05 < e10 < 10 * (40 - s10) * 0.02 + 0.5
@@ -386,78 +385,60 @@ def test_fit_image_demo_job_learns(manager):
 
 
 @pytest.mark.gui
-def test_jobs_panel_under_xvfb():
-    if not os.environ.get("DISPLAY"):
-        pytest.skip("no display (run under xvfb-run)")
+def test_jobs_panel_in_the_real_studio(studio):
     import dearpygui.dearpygui as dpg
 
-    from app.jobs_panel import JobsPanel
+    manager, panel = studio.jobs, studio.jobs_panel
 
-    manager = JobManager()
-    dpg.create_context()
-    try:
-        dpg.configure_app(manual_callback_management=True)
-        dpg.create_viewport(title="jobs test", width=900, height=700)
-        dpg.setup_dearpygui()
-        panel = JobsPanel(manager)
-        with dpg.window(label="Jobs", width=880, height=680) as win:
-            panel.build(win)
-        dpg.show_viewport()
+    def frames_until(pred, timeout=10.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            studio.frame()
+            if pred():
+                return True
+        return False
 
-        def frames_until(pred, timeout=10.0):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                dpg.run_callbacks(dpg.get_callback_queue())
-                panel.update()
-                dpg.render_dearpygui_frame()
-                if pred():
-                    return True
-            return False
+    h = manager.submit(TickJob(name="watch me", steps=1000, delay=0.01, preview_size=16))
+    assert frames_until(lambda: h.id in panel.row_ids and h.snapshot().step >= 3)
+    tags = panel.row_tags(h.id)
+    assert frames_until(lambda: dpg.get_value(tags["progress"]) > 0)
+    first = dpg.get_value(tags["progress"])
+    assert frames_until(lambda: dpg.get_value(panel.row_tags(h.id)["progress"]) > first + 0.01)
+    tags = panel.row_tags(h.id)
+    overlay = dpg.get_item_configuration(tags["progress"])["overlay"]
+    assert re.fullmatch(r"\d+/1000 · ETA \d\d:\d\d", overlay), overlay
+    xs, ys = dpg.get_value(tags["series"]["value"])[:2]
+    assert len(xs) > 0 and len(xs) == len(ys)
+    assert tags["texture"] is not None and tags["texture_size"] == (16, 16)
+    assert dpg.get_item_configuration(tags["image"])["texture_tag"] == tags["texture"]
+    assert dpg.get_value(tags["status"]) == "running"
 
-        h = manager.submit(TickJob(name="watch me", steps=1000, delay=0.01, preview_size=16))
-        assert frames_until(lambda: h.id in panel.row_ids and h.snapshot().step >= 3)
-        tags = panel.row_tags(h.id)
-        assert frames_until(lambda: dpg.get_value(tags["progress"]) > 0)
-        first = dpg.get_value(tags["progress"])
-        assert frames_until(lambda: dpg.get_value(panel.row_tags(h.id)["progress"]) > first + 0.01)
-        tags = panel.row_tags(h.id)
-        overlay = dpg.get_item_configuration(tags["progress"])["overlay"]
-        assert re.fullmatch(r"\d+/1000 · ETA \d\d:\d\d", overlay), overlay
-        xs, ys = dpg.get_value(tags["series"]["value"])[:2]
-        assert len(xs) > 0 and len(xs) == len(ys)
-        assert tags["texture"] is not None and tags["texture_size"] == (16, 16)
-        assert dpg.get_item_configuration(tags["image"])["texture_tag"] == tags["texture"]
-        assert dpg.get_value(tags["status"]) == "running"
+    h.cancel()
+    assert frames_until(lambda: dpg.get_value(tags["status"]) == "cancelled")
+    assert h.status is JobStatus.CANCELLED
+    assert "[cancelled]" in dpg.get_item_label(tags["header"])
+    assert not dpg.get_item_configuration(tags["cancel"])["show"]
 
-        h.cancel()
-        assert frames_until(lambda: dpg.get_value(tags["status"]) == "cancelled")
-        assert h.status is JobStatus.CANCELLED
-        assert "[cancelled]" in dpg.get_item_label(tags["header"])
-        assert not dpg.get_item_configuration(tags["cancel"])["show"]
+    # the Cancel button's callback is wired to the handle
+    h2 = manager.submit(TickJob(name="button", steps=1000, delay=0.01))
+    assert frames_until(lambda: h2.id in panel.row_ids)
+    cancel = panel.row_tags(h2.id)["cancel"]
+    dpg.get_item_callback(cancel)(cancel, None, dpg.get_item_user_data(cancel))
+    assert h2.wait(1.0) and h2.status is JobStatus.CANCELLED
 
-        # the Cancel button's callback is wired to the handle
-        h2 = manager.submit(TickJob(name="button", steps=1000, delay=0.01))
-        assert frames_until(lambda: h2.id in panel.row_ids)
-        cancel = panel.row_tags(h2.id)["cancel"]
-        dpg.get_item_callback(cancel)(cancel, None, dpg.get_item_user_data(cancel))
-        assert h2.wait(1.0) and h2.status is JobStatus.CANCELLED
+    # a failing job shows a red one-line error and a collapsed traceback
+    h3 = manager.submit(FailingJob(fail_at=2))
+    assert frames_until(lambda: h3.id in panel.row_ids and h3.finished)
+    frames_until(lambda: False, timeout=0.05)
+    t3 = panel.row_tags(h3.id)
+    assert dpg.get_value(t3["error"]) == "RuntimeError: demo failure at step 2"
+    assert dpg.get_item_configuration(t3["error"])["show"]
+    assert dpg.get_item_configuration(t3["traceback_node"])["show"]
+    assert "_explode" in dpg.get_value(t3["traceback"])
 
-        # a failing job shows a red one-line error and a collapsed traceback
-        h3 = manager.submit(FailingJob(fail_at=2))
-        assert frames_until(lambda: h3.id in panel.row_ids and h3.finished)
-        frames_until(lambda: False, timeout=0.05)
-        t3 = panel.row_tags(h3.id)
-        assert dpg.get_value(t3["error"]) == "RuntimeError: demo failure at step 2"
-        assert dpg.get_item_configuration(t3["error"])["show"]
-        assert dpg.get_item_configuration(t3["traceback_node"])["show"]
-        assert "_explode" in dpg.get_value(t3["traceback"])
-
-        # "Clear finished" drops the rows and their items on the next update
-        clear = panel.controls["clear_finished"]
-        dpg.get_item_callback(clear)(clear, None, None)
-        frames_until(lambda: False, timeout=0.05)
-        assert panel.row_ids == []
-        assert not dpg.does_item_exist(tags["header"]) and not dpg.does_item_exist(tags["texture"])
-    finally:
-        manager.shutdown(2.0)
-        dpg.destroy_context()
+    # "Clear finished" drops the rows and their items on the next update
+    clear = panel.controls["clear_finished"]
+    dpg.get_item_callback(clear)(clear, None, None)
+    frames_until(lambda: False, timeout=0.05)
+    assert h3.id not in panel.row_ids and h.id not in panel.row_ids
+    assert not dpg.does_item_exist(tags["header"]) and not dpg.does_item_exist(tags["texture"])

@@ -1,0 +1,30 @@
+"""Helpers for tests that drive the real studio (imported by conftest and the GUI tests)."""
+from __future__ import annotations
+
+import time
+
+
+def run_until(studio, predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        studio.frame()
+        if predicate():
+            return True
+    return False
+
+
+def run_for(studio, seconds: float) -> int:
+    n0, deadline = studio.frame_count, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        studio.frame()
+    return studio.frame_count - n0
+
+
+def settle(studio, view, timeout: float = 60.0) -> None:
+    """Render until the view shows a full-resolution frame of its current request."""
+    def done():
+        fin = view.worker.latest()
+        return (fin is not None and not view.worker.busy and view.uploaded_version == fin.version
+                and not fin.request.preview and view.last_request is not None
+                and fin.request.same_as(view.last_request))
+    assert run_until(studio, done, timeout), f"view {view.name} did not settle: {view.worker.error}"
