@@ -64,25 +64,19 @@ def _screenshot_and_exit(studio, args: argparse.Namespace) -> int:
 
 # ----- headless -------------------------------------------------------------------------------------------------
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from assets.synthetic_scene import PRESETS
+    from assets.synthetic_scene import SceneSpec
     from methods.datasets.generate import GenerateSyntheticDataset, default_dataset_path
     from methods.jobs import run_headless
 
-    if args.preset not in PRESETS:
-        return _fail(f"unknown preset '{args.preset}'; choose one of {', '.join(PRESETS)}")
-    spec = PRESETS[args.preset]
-    if args.resolution:
-        spec = replace(spec, resolution=args.resolution)
-    if args.train_views:
-        spec = replace(spec, n_train=args.train_views)
-    out = Path(args.out) if args.out else default_dataset_path(args.preset)
-    job = GenerateSyntheticDataset(out_dir=out, spec=spec, overwrite=args.overwrite)
+    spec = SceneSpec.preset(args.preset)
+    changes = {k: v for k, v in (("resolution", args.resolution), ("n_train", args.train_views)) if v}
+    spec = spec.with_(**changes) if changes else spec
+    variant = "-".join(f"{k}{v}" for k, v in changes.items())
+    out = Path(args.out) if args.out else default_dataset_path(args.preset, variant)
+    job = GenerateSyntheticDataset(out_dir=out, spec=spec, overwrite=args.overwrite or not args.out)
     summary = run_headless(job)
-    if summary is None:
-        return _fail("cancelled")
-    print(f"dataset written to {out}")
+    counts = ", ".join(f"{k} {v}" for k, v in summary.get("counts", {}).items())
+    print(f"dataset written to {out} ({counts}) in {summary.get('seconds', 0):.1f} s")
     return 0
 
 
@@ -186,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except (ValueError, OSError) as e:  # bad input: one line, no traceback
         return _fail(f"{type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - a cancelled job is not a crash
+        if type(e).__name__ == "JobCancelled":
+            return _fail("cancelled", 130)
+        raise
 
 
 if __name__ == "__main__":

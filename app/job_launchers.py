@@ -77,13 +77,14 @@ def register_launcher(launcher: JobLauncher) -> JobLauncher:
 
 # ----- the jobs this studio ships ---------------------------------------------------------------------------
 def _dataset_job(preset: str, resolution: int, train_views: int, out_dir: str) -> Job:
-    from assets.synthetic_scene import PRESETS
+    from assets.synthetic_scene import SceneSpec
     from methods.datasets.generate import GenerateSyntheticDataset, default_dataset_path
-    from dataclasses import replace
 
-    spec = replace(PRESETS[preset], resolution=int(resolution), n_train=int(train_views))
-    out = out_dir.strip() or str(default_dataset_path(f"{preset}_{resolution}px_{train_views}v"))
-    return GenerateSyntheticDataset(out_dir=os.path.expanduser(out), spec=spec, overwrite=True)
+    spec = SceneSpec.preset(preset).with_(resolution=int(resolution), n_train=int(train_views))
+    # Only our own cache folder is replaced; a folder the user typed is never overwritten.
+    out = os.path.expanduser(out_dir.strip()) if out_dir.strip() else None
+    target = out or str(default_dataset_path(preset, f"{resolution}px-{train_views}v"))
+    return GenerateSyntheticDataset(out_dir=target, spec=spec, overwrite=out is None)
 
 
 def _fit_job(steps: int, size: int) -> Job:

@@ -11,6 +11,7 @@ import enum
 import itertools
 import logging
 import math
+import os
 import threading
 import time
 import traceback
@@ -149,8 +150,10 @@ class JobHandle:
     #: minimum interval (s) between rate samples, so sub-millisecond steps don't make the rate noisy
     RATE_SAMPLE = 0.1
 
-    def __init__(self, job: Job, job_id: int, *, max_points: int = 2000, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, job: Job, job_id: int, *, max_points: int = 2000, clock: Callable[[], float] = time.monotonic,
+                 nice: int = 0):
         self.job = job
+        self._nice = nice
         self.id = job_id
         self.name = str(getattr(job, "name", type(job).__name__))
         self._clock = clock
@@ -324,6 +327,7 @@ class JobHandle:
                 self._set(status=JobStatus.CANCELLED, finished=self._clock())
                 return
             self._set(status=JobStatus.RUNNING, started=self._clock())
+            lower_thread_priority(self._nice)
             try:
                 result = self.job.run(self._on_progress, self._stop.is_set)
             except JobCancelled:
@@ -347,6 +351,21 @@ class JobHandle:
 
 FinishedCallback = Callable[[JobHandle], None]
 
+JOB_NICE = 10  # jobs yield the CPU to the UI and render threads; they still get every idle cycle
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Make the calling thread nicer (Linux: niceness is per thread). A training job on a 2-core machine otherwise
+    competes with the UI and the software rasterizer and doubles the UI frame time. Lowering needs no privilege."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        return True
+    except OSError:
+        return False
+
 
 class JobManager:
     """Starts each submitted job on its own daemon thread and keeps the handles in submission order.
@@ -363,7 +382,9 @@ class JobManager:
         max_points: int = 2000,
         on_finished: FinishedCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
+        nice: int = 0,
     ) -> None:
+        self._nice = nice  # >0: job threads run at lower OS priority than the UI (see lower_thread_priority)
         self._lock = threading.Lock()
         self._jobs: list[JobHandle] = []
         self._ids = itertools.count(1)
@@ -384,7 +405,8 @@ class JobManager:
         with self._lock:
             if self._closed:
                 raise RuntimeError("JobManager is shut down")
-            handle = JobHandle(job, next(self._ids), max_points=self._max_points, clock=self._clock)
+            handle = JobHandle(job, next(self._ids), max_points=self._max_points, clock=self._clock,
+                               nice=self._nice)
             self._jobs.append(handle)
 
         def worker() -> None:

@@ -7,6 +7,8 @@ Button callbacks only flip flags on the manager/handle; rows are created and del
 """
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 import dearpygui.dearpygui as dpg
@@ -26,6 +28,7 @@ STATUS_COLORS: dict[JobStatus, tuple[int, int, int]] = {
 ERROR_COLOR = (255, 90, 90)
 PREVIEW_MAX = 192  # displayed preview size (px, longest side); the texture keeps the job's resolution
 PLOT_HEIGHT = 130
+HEAVY_REFRESH_S = 0.1  # plots and preview refresh at most this often while a job runs
 
 
 def preview_to_rgba(image: np.ndarray) -> np.ndarray:
@@ -130,9 +133,8 @@ class JobsPanel:
                 row["traceback"] = dpg.add_input_text(
                     default_value="", multiline=True, readonly=True, width=-1, height=160
                 )
-            with dpg.group(horizontal=True):
-                row["plots_group"] = dpg.add_group()
-                row["image_group"] = dpg.add_group()
+            row["plots_group"] = dpg.add_group()  # plots fill the panel's width; the preview sits below them
+            row["image_group"] = dpg.add_group()
             row["image"] = None
             dpg.add_spacer(height=4)
         return row
@@ -189,6 +191,11 @@ class JobsPanel:
         if self._changed(row, "traceback", s.traceback):
             dpg.set_value(row["traceback"], s.traceback or "")
             dpg.configure_item(row["traceback_node"], show=bool(s.traceback))
+        # Plots and previews are the expensive items; 10 Hz is plenty for a loss curve and keeps the UI frame short.
+        now = time.monotonic()
+        if not s.finished and now - row.get("heavy_t", -1e9) < HEAVY_REFRESH_S:
+            return
+        row["heavy_t"] = now
         if self._changed(row, "history_version", s.history_version):
             self._update_plots(row, s)
         if s.preview is not None and self._changed(row, "preview_version", s.preview_version):
@@ -198,7 +205,7 @@ class JobsPanel:
         for name, (xs, ys) in s.history.items():
             series = row["series"].get(name)
             if series is None:
-                with dpg.plot(label=name, height=PLOT_HEIGHT, width=320, parent=row["plots_group"]) as plot:
+                with dpg.plot(label=name, height=PLOT_HEIGHT, width=-1, parent=row["plots_group"]) as plot:
                     x_axis = dpg.add_plot_axis(dpg.mvXAxis, label="step")
                     y_axis = dpg.add_plot_axis(dpg.mvYAxis, label=name)
                     series = dpg.add_line_series([], [], label=name, parent=y_axis)

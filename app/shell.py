@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -20,7 +21,7 @@ import numpy as np  # noqa: E402
 
 from app.input import InputPoller  # noqa: E402
 from app.job_launchers import discover_launchers  # noqa: E402
-from app.jobs_manager import JobManager  # noqa: E402
+from app.jobs_manager import JOB_NICE, JobManager  # noqa: E402
 from app.jobs_panel import JobsPanel  # noqa: E402
 from app.views import discover_views  # noqa: E402
 from app.views.base import View  # noqa: E402
@@ -37,8 +38,9 @@ class StudioConfig:
     height: int = 900
     title: str = "mipstudio"
     views: tuple[str, ...] | None = None  # None: every registered view
-    max_fps: float = 120.0  # cap the loop so a 2-core machine keeps CPU for renders and jobs
+    max_fps: float = 60.0  # display rate; above it the loop only takes CPU from renders and jobs
     vsync: bool = False
+    transparent_windows: bool | None = None  # None: only under software GL (see apply_theme)
 
 
 @dataclass
@@ -60,6 +62,20 @@ class FrameClock:
         return len(recent) / sum(recent) if recent and sum(recent) > 0 else 0.0
 
 
+def best_grid(n: int, width: int, height: int) -> tuple[int, int]:
+    """Columns and rows for n views that leave the largest image area (each view loses its options column)."""
+    from app.views.base import HEADER_HEIGHT, OPTIONS_WIDTH
+
+    def image_area(cols: int) -> float:
+        rows = math.ceil(n / cols)
+        w = width / cols - OPTIONS_WIDTH - 24
+        h = height / rows - HEADER_HEIGHT - 40
+        return max(w, 0) * max(h, 0)
+
+    cols = max(range(1, n + 1), key=image_area)
+    return cols, math.ceil(n / cols)
+
+
 class Studio:
     """The application. Tests drive it frame by frame: ``setup()``, then ``frame()`` in a loop, then ``close()``."""
 
@@ -68,7 +84,7 @@ class Studio:
         self.view_types = discover_views()
         self.launchers = discover_launchers()
         self.views: dict[str, View] = {}
-        self.jobs = JobManager()
+        self.jobs = JobManager(nice=JOB_NICE)
         self.jobs_panel = JobsPanel(self.jobs)
         self.input = InputPoller()
         self.clock = FrameClock()
@@ -82,11 +98,14 @@ class Studio:
     # ----- setup ------------------------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.config
-        threading.Thread(target=_warm_up_torch, name="warm-up", daemon=True).start()
+        self.warmed_up = threading.Event()
+        threading.Thread(target=_warm_up_torch, args=(self.warmed_up,), name="warm-up", daemon=True).start()
+        sys.setswitchinterval(0.001)  # a job thread holding the GIL delays the UI by at most ~1 ms, not 5
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True, docking=True, docking_space=False)
         dpg.create_viewport(title=cfg.title, width=cfg.width, height=cfg.height, vsync=cfg.vsync)
         self.texture_registry = dpg.add_texture_registry()
+        apply_theme(software_gl() if cfg.transparent_windows is None else cfg.transparent_windows)
         self._build_menu()
         self._build_jobs_window()
         self._build_status_bar()
@@ -129,7 +148,8 @@ class Studio:
             with dpg.group(horizontal=True):
                 self.tags["launcher"] = dpg.add_combo(names, default_value=names[0] if names else "", width=230,
                                                       callback=lambda s, a: self._show_launcher_options(a))
-                dpg.add_button(label="Start", callback=lambda: self.start_job(dpg.get_value(self.tags["launcher"])))
+                self.tags["start"] = dpg.add_button(
+                    label="Start", callback=lambda: self.start_job(dpg.get_value(self.tags["launcher"])))
             self.tags["launcher_opts"] = dpg.add_group()
             for name, launcher in self.launchers.items():
                 with dpg.group(parent=self.tags["launcher_opts"], show=False) as g:
@@ -165,8 +185,7 @@ class Studio:
         views = list(self.views.values())
         if not views:
             return
-        cols = math.ceil(math.sqrt(len(views)))
-        rows = math.ceil(len(views) / cols)
+        cols, rows = best_grid(len(views), area_w, area_h)
         cw, ch = area_w // cols, area_h // rows
         for i, v in enumerate(views):
             r, c = divmod(i, cols)
@@ -251,7 +270,7 @@ class Studio:
 
     def _update_status(self) -> None:
         parts = [f"UI {self.clock.fps():.0f} fps"]
-        parts += [f"{v.title} {v.worker.fps():.1f} fps" for v in self.views.values()]
+        parts += [f"{v.title.split(' (')[0]}: {v.status_line}" for v in self.views.values()]
         parts.append(device_description())
         parts.append(f"RAM {process_memory_mb():.0f} MB")
         parts.append(f"jobs running: {self.jobs.active_count}")
@@ -313,12 +332,40 @@ class Studio:
         self.notify(f"screenshot saved: {path}")
 
 
-def _warm_up_torch() -> None:
+WINDOW_BG = (37, 37, 38)
+
+
+def software_gl() -> bool:
+    """True when OpenGL is Mesa's CPU rasterizer (Xvfb, VMs): there every full-window fill costs milliseconds."""
+    try:
+        from render.gl import gl_info
+
+        renderer = gl_info().get("GL_RENDERER", "").lower()
+    except Exception:  # noqa: BLE001 - no GL at all: assume the slow path
+        return True
+    return any(k in renderer for k in ("llvmpipe", "softpipe", "swrast"))
+
+
+def apply_theme(transparent_windows: bool) -> None:
+    """With ``transparent_windows`` the window backgrounds are left transparent over a viewport cleared to the
+    same colour: tiled windows look the same, but software GL skips a blended fill per window (measured on
+    llvmpipe: 35 -> 23 ms per frame). Overlapping floating windows then show through, so GPUs keep opaque ones."""
+    with dpg.theme() as theme:
+        with dpg.theme_component(dpg.mvAll):
+            dpg.add_theme_color(dpg.mvThemeCol_WindowBg, (*WINDOW_BG, 0 if transparent_windows else 255))
+    dpg.bind_theme(theme)
+    dpg.set_viewport_clear_color((*WINDOW_BG, 255))
+
+
+def _warm_up_torch(done: threading.Event) -> None:
     """Import torch's optimizer machinery (~2 s, pulls in torch._dynamo) while the user looks at the first frame,
     instead of inside the first job the user starts."""
-    import torch
+    try:
+        import torch
 
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)]).step()
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)]).step()
+    finally:
+        done.set()
 
 
 HELP_TEXT = """Views: left-drag rotates (Orbit) or looks around (Fly); right-drag pans; wheel dollies.

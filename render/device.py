@@ -19,7 +19,8 @@ def device_description() -> str:
 
     if torch.cuda.is_available():
         return f"CUDA: {torch.cuda.get_device_name(0)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
 
 def process_memory_mb() -> float:

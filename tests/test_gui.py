@@ -193,3 +193,30 @@ def test_without_a_display_the_studio_prints_one_hint_line_and_exits_2():
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "xvfb-run" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_the_dataset_job_runs_from_the_panel_widgets_and_streams_a_preview(studio, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    name = "Generate synthetic dataset"
+    dpg.set_value(studio.tags["launcher"], name)
+    studio._show_launcher_options(name)
+    widgets = studio.launchers[name]._widgets
+    out = tmp_path / "gui_ds"
+    for key, value in (("preset", "tiny"), ("resolution", 24), ("train_views", 4), ("out_dir", str(out))):
+        dpg.set_value(widgets[key], value)
+    before = {h.id for h in studio.jobs.jobs}
+    dpg.get_item_callback(studio.tags["start"])()
+    new = [h for h in studio.jobs.jobs if h.id not in before]
+    assert len(new) == 1
+    handle = new[0]
+    assert run_until(studio, lambda: handle.finished, 120), handle.snapshot()
+    snap = handle.snapshot()
+    assert snap.status.name == "DONE", snap.error
+    assert snap.step == snap.total > 0 and snap.preview is not None
+    run_for(studio, 0.2)
+    tags = studio.jobs_panel.row_tags(handle.id)
+    assert tags["texture"] is not None and dpg.get_value(tags["progress"]) == pytest.approx(1.0)
+    import json
+
+    assert len(json.loads((out / "transforms_train.json").read_text())["frames"]) == 4

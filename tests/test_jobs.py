@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import re
 import threading
@@ -442,3 +443,21 @@ def test_jobs_panel_in_the_real_studio(studio):
     frames_until(lambda: False, timeout=0.05)
     assert h3.id not in panel.row_ids and h.id not in panel.row_ids
     assert not dpg.does_item_exist(tags["header"]) and not dpg.does_item_exist(tags["texture"])
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread niceness is Linux-only")
+def test_job_threads_run_at_lower_priority_than_the_ui():
+    seen = {}
+
+    def body(progress, should_stop):
+        tid = threading.get_native_id()
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, tid)
+        return 1
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    mgr = JobManager(nice=5)
+    h = mgr.submit(FunctionJob("prio", body))
+    assert h.wait(5) and h.result == 1
+    assert seen["nice"] == min(19, base + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller is untouched
+    mgr.shutdown()

@@ -18,11 +18,12 @@ import numpy as np
 
 from app.input import LEFT, MIDDLE, RIGHT, InputFrame
 from app.render_worker import RenderWorker
+from app.widgets.panel_texture import PanelTexture
 from render.camera import Camera
 from render.controls import DragTracker, FlyController, OrbitController
 from render.live import ZOOM_MAX, ZOOM_MIN, LiveSource, RenderRequest
 
-OPTIONS_WIDTH = 230
+OPTIONS_WIDTH = 210
 HEADER_HEIGHT = 58  # zoom row + info row
 
 
@@ -75,7 +76,7 @@ class View(abc.ABC):
         self.studio = studio
         self.tags: dict[str, int | str] = {}
         self.panel_size = (0, 0)
-        self.texture: int | str | None = None
+        self.texture: PanelTexture | None = None
         self.uploaded_version = -1
         self.uploaded_request: RenderRequest | None = None
         self.last_request: RenderRequest | None = None
@@ -143,29 +144,22 @@ class View(abc.ABC):
             dpg.delete_item(self.tags["window"])
         self._delete_texture()
 
-    # ----- texture lifecycle (re-created on resize; DPG raw textures cannot change size) -----------------------
+    # ----- texture lifecycle (re-created on resize; DPG textures cannot change size) ----------------------------
     def _ensure_texture(self, w: int, h: int) -> None:
         if self.texture is not None and (w, h) == self.panel_size:
             return
         self._delete_texture()
         self.panel_size = (w, h)
-        # A raw texture reads from this memory: one buffer owned for the texture's whole life, frames copied in
-        # place, so no allocation per upload and no question of who keeps the memory alive.
-        self._tex_buffer = np.zeros(w * h * 4, np.float32)
-        self.texture = dpg.add_raw_texture(w, h, self._tex_buffer, format=dpg.mvFormat_Float_rgba,
-                                           parent=self.studio.texture_registry)
-        self.tags["image"] = dpg.add_image(self.texture, parent=self.tags["image_area"], width=w, height=h)
+        self.texture = PanelTexture(self.studio.texture_registry, self.tags["image_area"], w, h)
+        self.tags["image"] = self.texture.image
         self.uploaded_version = -1
         self.uploaded_request = None
         self.last_request = None
 
     def _delete_texture(self) -> None:
-        if "image" in self.tags and dpg.does_item_exist(self.tags["image"]):
-            dpg.delete_item(self.tags["image"])
-        if self.texture is not None and dpg.does_item_exist(self.texture):
-            dpg.delete_item(self.texture)
+        if self.texture is not None:
+            self.texture.destroy()
         self.texture = None
-        self._tex_buffer = None
 
     def image_rect(self) -> tuple[float, float, float, float]:
         if "image" not in self.tags or not dpg.does_item_exist(self.tags["image"]):
@@ -273,6 +267,7 @@ class View(abc.ABC):
             self.last_request = req
             self.worker.submit(req, (w, h))
         self._upload()
+        self.texture.tick()
         self._refresh_text(req)
 
     def _upload(self) -> None:
@@ -282,8 +277,7 @@ class View(abc.ABC):
         w, h = self.panel_size
         if fin.rgba.shape[:2] != (h, w):
             return  # rendered for an older panel size; the new request is on its way
-        np.copyto(self._tex_buffer, fin.rgba.reshape(-1))
-        dpg.set_value(self.texture, self._tex_buffer)
+        self.texture.show(fin.rgba)
         self.uploaded_version = fin.version
         self.uploaded_request = fin.request
 
@@ -293,7 +287,8 @@ class View(abc.ABC):
         ms = f"{fin.seconds * 1000:.0f} ms" if fin else "-"
         res = f"{fin.request.width}x{fin.request.height}" if fin else "-"
         extra = self.info()
-        self.status_line = f"{self.worker.fps():.1f} fps"
+        fps = self.worker.fps()
+        self.status_line = f"{fps:.1f} fps" if fps > 0 else "idle"
         dpg.set_value(self.tags["info"], f"render {ms} · {res}{' (preview)' if fin and fin.request.preview else ''}"
                                          f" · {self.status_line}{' · ' + extra if extra else ''}")
         err = self.worker.error

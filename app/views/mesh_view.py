@@ -11,7 +11,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from app.views import register_view
-from app.views.base import View
+from app.views.base import OPTIONS_WIDTH, View
 from render.camera import Camera, look_at_world_to_cam
 from render.mesh_source import MeshSource
 
@@ -19,7 +19,7 @@ FILTERS = {  # label shown -> MeshRenderer filter name
     "nearest": "nearest",
     "trilinear mipmaps": "trilinear",
     "anisotropic 16x": "anisotropic",
-    "supersampled 16x (reference)": "supersampled",
+    "supersampled 16x (ref.)": "supersampled",
 }
 BASE_FOCAL = 256 / math.tan(math.radians(20))
 
@@ -45,8 +45,8 @@ class MeshView(View):
         self.tags["filter"] = dpg.add_radio_button(list(FILTERS), default_value="nearest", parent=parent,
                                                    tag=f"{self.name}.filter")
         self.tags["lighting"] = dpg.add_checkbox(label="lighting", default_value=True, parent=parent)
-        dpg.add_text("Zoom out (1/8x) with 'nearest' to\nsee aliasing; compare the reference.",
-                     parent=parent, color=(160, 160, 170))
+        dpg.add_text("Zoom out to 1/8x with 'nearest' to see aliasing; compare with the reference.",
+                     parent=parent, color=(160, 160, 170), wrap=OPTIONS_WIDTH - 20)
 
     def read_options(self) -> dict[str, Any]:
         return {"filter": FILTERS[dpg.get_value(self.tags["filter"])],

@@ -132,7 +132,7 @@ class GenerateSyntheticDataset:
         if out.exists() and not out.is_dir():
             raise FileExistsError(f"{out}: exists and is not a folder; pick another output path")
         if out.is_dir() and any(out.iterdir()) and not self.overwrite:
-            raise FileExistsError(f"{out}: folder exists and is not empty; pass overwrite=True or pick another one")
+            raise FileExistsError(f"{out}: folder exists and is not empty; choose another folder or overwrite it (--overwrite)")
 
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -202,13 +202,15 @@ class GenerateSyntheticDataset:
             os.replace(tmp, out)
 
 
-def default_dataset_path(preset: str = "default") -> Path:
+def default_dataset_path(preset: str = "default", variant: str = "") -> Path:
     """Cache location of a generated preset (``$MIPSTUDIO_CACHE`` or ``~/.cache/mipstudio``)/datasets/…;
-    the format version is in the name so a generator change never reuses stale data."""
+    ``variant`` names a preset with changed options. The format version is in the name so a generator change
+    never reuses stale data."""
     from assets.cache import cache_dir
 
     spec = SceneSpec.preset(preset)
-    return cache_dir() / "datasets" / f"{spec.name}-{preset}-v{FORMAT_VERSION}"
+    suffix = f"-{variant}" if variant else ""
+    return cache_dir() / "datasets" / f"{spec.name}-{preset}{suffix}-v{FORMAT_VERSION}"
 
 
 _ensure_lock = threading.Lock()
