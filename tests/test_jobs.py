@@ -388,16 +388,12 @@ def test_fit_image_demo_job_learns(manager):
 @pytest.mark.gui
 def test_jobs_panel_in_the_real_studio(studio):
     import dearpygui.dearpygui as dpg
+    from guitools import run_until
 
     manager, panel = studio.jobs, studio.jobs_panel
 
     def frames_until(pred, timeout=10.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            studio.frame()
-            if pred():
-                return True
-        return False
+        return run_until(studio, pred, timeout)
 
     h = manager.submit(TickJob(name="watch me", steps=1000, delay=0.01, preview_size=16))
     assert frames_until(lambda: h.id in panel.row_ids and h.snapshot().step >= 3)
