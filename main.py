@@ -4,6 +4,9 @@
     python main.py dataset --preset default      # generate the synthetic multi-scale dataset
     python main.py render mesh --zoom 0.125 --filter nearest --out fish.png
     python main.py train demo --steps 300        # a small CPU job with a progress bar
+    python main.py train gaussians --preset default --config cpu_small --variant mip
+    python main.py eval gaussians --preset default --config cpu_small --json stmt.json
+    python main.py render gaussians --ply point_cloud.ply --cameras transforms.json --out renders --zoom 2
     python main.py info                          # device, GL renderer, versions
 """
 from __future__ import annotations
@@ -37,7 +40,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     views = tuple(v for v in args.views.split(",") if v) if args.views else None
-    studio = Studio(StudioConfig(width=w, height=h, views=views))
+    if args.ply and not Path(args.ply).is_file():
+        return _fail(f"--ply {args.ply}: no such file")
+    studio = Studio(StudioConfig(width=w, height=h, views=views, ply=args.ply or None))
     studio.setup()
     if args.job:
         studio.start_job(args.job)
@@ -104,11 +109,81 @@ def cmd_train(args: argparse.Namespace) -> int:
     from methods.demo_jobs import FitImageJob
     from methods.jobs import run_headless
 
-    trainers = {"demo": lambda: FitImageJob(steps=args.steps)}
+    trainers = {"demo": lambda: FitImageJob(steps=args.steps), "gaussians": lambda: _gaussian_trainer(args)}
+    reports = {"gaussians": _report_gaussian_training}
     if args.method not in trainers:
         return _fail(f"unknown method '{args.method}'; available: {', '.join(trainers)}")
     result = run_headless(trainers[args.method]())
-    print(result)
+    reports.get(args.method, print)(result)
+    return 0
+
+
+# ----- Gaussians (train / eval / render) ------------------------------------------------------------------------
+def _dataset_root(args: argparse.Namespace) -> Path:
+    """``--dataset PATH`` (a nerf_synthetic-format folder) or the generated ``--preset`` (made on first use)."""
+    if args.dataset:
+        root = Path(args.dataset)
+        if not root.is_dir():
+            raise ValueError(f"--dataset {root}: folder not found")
+        return root
+    from methods.datasets import ensure_dataset
+
+    return ensure_dataset(args.preset)
+
+
+def _gaussian_config(args: argparse.Namespace, **changes):
+    from methods.gaussians.train import TrainConfig
+
+    if getattr(args, "iterations", 0):
+        changes["iterations"] = args.iterations
+    if getattr(args, "black_background", False):
+        changes["white_background"] = False
+    return TrainConfig.preset(args.config, **changes)
+
+
+def _gaussian_trainer(args: argparse.Namespace):
+    from methods.gaussians.train import GaussianTrainer
+
+    cfg = _gaussian_config(args, method=args.variant, out_dir=args.out, train_scale=args.scale)
+    return GaussianTrainer.from_path(_dataset_root(args), cfg, resume=args.resume or None)
+
+
+def _report_gaussian_training(s: dict) -> None:
+    held = (f", held-out {s['eval_split']} PSNR {s['psnr']:.2f} dB / SSIM {s['ssim']:.3f}" if "psnr" in s
+            else "")
+    state = "cancelled at" if s["cancelled"] else "trained"
+    print(f"{s['method']}: {state} {s['iterations']} iterations in {s['seconds']:.0f} s, "
+          f"{s['n_gaussians']} Gaussians{held}")
+    for key in ("checkpoint", "ply", "ply_baked"):
+        if key in s:
+            print(f"  {key:10s} {s[key]}")
+
+
+def cmd_eval_gaussians(args: argparse.Namespace) -> int:
+    from methods.gaussians.stmt import StmtBenchmark, format_report, write_json
+    from methods.jobs import run_headless
+
+    split = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
+    bench = StmtBenchmark(root=_dataset_root(args), config=_gaussian_config(args), methods=split(args.methods),
+                          settings=split(args.settings), model_dir=Path(args.models) if args.models else None,
+                          load_dir=Path(args.load) if args.load else None, retrain=args.retrain,
+                          max_eval_views=args.max_views, log=lambda line: print(line, file=sys.stderr))
+    result = run_headless(bench)
+    print(format_report(result))
+    if args.json:
+        print(f"wrote {write_json(args.json, result)}")
+    return 0
+
+
+def cmd_render_gaussians(args: argparse.Namespace) -> int:
+    from methods.gaussians.render_cli import BACKGROUNDS, RenderSettings, parse_size, render_ply
+
+    settings = RenderSettings(filter=args.filter, zoom=args.zoom, size=parse_size(args.size),
+                              background=BACKGROUNDS[args.background])
+    views = render_ply(args.ply, args.cameras, args.out, settings, log=print)
+    total = sum(v.seconds for v in views)
+    print(f"rendered {len(views)} views to {args.out} in {total:.2f} s "
+          f"({total / max(1, len(views)) * 1000:.0f} ms per view)")
     return 0
 
 
@@ -133,11 +208,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gaussian_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="", help="gaussians: nerf_synthetic-format folder (default: --preset)")
+    p.add_argument("--preset", default="default", help="gaussians: generated dataset preset (tiny, default)")
+    p.add_argument("--config", default="cpu_small", help="gaussians: training preset (paper, cpu_small, test_tiny)")
+    p.add_argument("--iterations", type=int, default=0, help="gaussians: override the preset's iterations")
+    p.add_argument("--black-background", action="store_true", help="gaussians: composite on black, not white")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mipstudio", description="A studio for multiscale representations.")
     p.add_argument("--size", default="1440x900", help="window size WxH")
     p.add_argument("--views", default="", help="comma-separated views to open (default: all)")
     p.add_argument("--job", default="", help="start this job on launch (its Jobs-panel name)")
+    p.add_argument("--ply", default="", help="open this 3D Gaussian .ply in the Splat view")
     p.add_argument("--screenshot", default="", help="save a screenshot of the window after --seconds and exit")
     p.add_argument("--seconds", type=float, default=4.0, help="how long to run before --screenshot")
     p.set_defaults(func=cmd_gui)
@@ -161,11 +245,41 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--size", default="512x512")
     rm.add_argument("--out", default="fish.png")
     rm.set_defaults(func=cmd_render_mesh)
+    rg = rs.add_parser("gaussians", help="a 3D Gaussian .ply along the cameras of a transforms file")
+    rg.add_argument("--ply", required=True, help="3DGS / Mip-Splatting point_cloud.ply")
+    rg.add_argument("--cameras", required=True, help="nerf_synthetic or nerfstudio transforms JSON")
+    rg.add_argument("--out", required=True, help="output folder (view_XXXX.png + view_XXXX.npy)")
+    rg.add_argument("--filter", default="auto", choices=("auto", "3dgs", "mip", "none"),
+                    help="2D filter; auto = mip when the PLY has filter_3D, else 3dgs")
+    rg.add_argument("--zoom", type=float, default=1.0,
+                    help="sampling rate: images are zoom x the camera's size with the same field of view")
+    rg.add_argument("--size", default="", help="base image size WxH before --zoom (default: the cameras')")
+    rg.add_argument("--background", default="white", choices=("white", "black"))
+    rg.set_defaults(func=cmd_render_gaussians)
 
     t = sub.add_parser("train", help="run a training job with a progress bar")
-    t.add_argument("method", help="what to train: demo")
-    t.add_argument("--steps", type=int, default=300)
+    t.add_argument("method", help="what to train: demo, gaussians")
+    t.add_argument("--steps", type=int, default=300, help="demo: optimisation steps")
+    _gaussian_data_args(t)
+    t.add_argument("--variant", default="mip", choices=("3dgs", "mip"), help="gaussians: 3DGS or Mip-Splatting")
+    t.add_argument("--scale", type=float, default=1.0, help="gaussians: dataset scale to train at (e.g. 0.125)")
+    t.add_argument("--out", default="", help="gaussians: output folder (default: <cache>/runs/...)")
+    t.add_argument("--resume", default="", help="gaussians: continue from this checkpoint.pt")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="benchmarks with printed tables")
+    e.set_defaults(func=lambda a: (e.print_help(), 2)[1])
+    es = e.add_subparsers(title="what")
+    eg = es.add_parser("gaussians", help="stmt: single-scale training, multi-scale testing (3DGS vs Mip-Splatting)")
+    _gaussian_data_args(eg)
+    eg.add_argument("--methods", default="3dgs,mip", help="comma-separated: 3dgs, mip")
+    eg.add_argument("--settings", default="zoom_out,zoom_in", help="comma-separated: zoom_out, zoom_in")
+    eg.add_argument("--json", default="", help="also write the results here")
+    eg.add_argument("--load", default="", help="evaluate the models in this folder (<setting>/<method>/checkpoint.pt)")
+    eg.add_argument("--models", default="", help="train/cache models in this folder (default: the cache)")
+    eg.add_argument("--retrain", action="store_true", help="ignore cached models")
+    eg.add_argument("--max-views", type=int, default=0, help="test views per scale (0 = all)")
+    eg.set_defaults(func=cmd_eval_gaussians)
 
     i = sub.add_parser("info", help="print the compute device and GL renderer")
     i.set_defaults(func=cmd_info)

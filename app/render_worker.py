@@ -26,14 +26,28 @@ class Finished:
     seconds: float
 
 
-def fit_to_panel(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Nearest-neighbour resize to the panel size (previews are rendered smaller; keep their pixels honest)."""
+def fit_to_panel(image: np.ndarray, width: int, height: int, pad: float = 0.06) -> np.ndarray:
+    """Nearest-neighbour resize into the panel, keeping the aspect ratio (letterboxed with ``pad`` grey).
+
+    Previews are rendered smaller and keep their pixels honest; frames of another aspect (a dataset camera shown
+    in a wide panel) are not stretched.
+    """
     h, w = image.shape[:2]
     if (w, h) == (width, height):
         return np.ascontiguousarray(image, dtype=np.float32)
-    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.int64)
-    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.int64)
-    return np.ascontiguousarray(image[rows][:, cols], dtype=np.float32)
+    s = min(width / w, height / h)
+    fw, fh = max(1, min(width, int(round(w * s)))), max(1, min(height, int(round(h * s))))
+    rows = np.minimum((np.arange(fh) + 0.5) * h / fh, h - 1).astype(np.int64)
+    cols = np.minimum((np.arange(fw) + 0.5) * w / fw, w - 1).astype(np.int64)
+    fitted = image[rows][:, cols]
+    if (fw, fh) == (width, height):
+        return np.ascontiguousarray(fitted, dtype=np.float32)
+    out = np.full((height, width, image.shape[2]), pad, np.float32)
+    if image.shape[2] == 4:
+        out[..., 3] = 1.0
+    y0, x0 = (height - fh) // 2, (width - fw) // 2
+    out[y0:y0 + fh, x0:x0 + fw] = fitted
+    return out
 
 
 def to_rgba(image: np.ndarray) -> np.ndarray:

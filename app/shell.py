@@ -41,6 +41,7 @@ class StudioConfig:
     max_fps: float = 60.0  # display rate; above it the loop only takes CPU from renders and jobs
     vsync: bool = False
     transparent_windows: bool | None = None  # None: only under software GL (see apply_theme)
+    ply: str | None = None  # a Gaussian scene for the Splat view (else the bundled demo)
 
 
 @dataclass

@@ -220,3 +220,48 @@ def test_the_dataset_job_runs_from_the_panel_widgets_and_streams_a_preview(studi
     import json
 
     assert len(json.loads((out / "transforms_train.json").read_text())["frames"]) == 4
+
+
+def test_splat_view_trains_from_the_gui_follows_the_live_model_and_scores_against_ground_truth(studio, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    from assets.synthetic_scene import SceneSpec
+    from methods.datasets.generate import GenerateSyntheticDataset
+    from methods.jobs import run_headless
+
+    root = tmp_path / "tiny"
+    run_headless(GenerateSyntheticDataset(out_dir=root, spec=SceneSpec.preset("tiny")), show_bar=False)
+    view = studio.views["splat"]
+    handle = view.start_training(dataset=str(root), preset="test_tiny", method="mip", iterations=4000,
+                                 out_dir=str(tmp_path / "run"))
+    assert run_until(studio, lambda: view.trainer is not None and view.trainer.iteration >= 5, 120), \
+        handle.snapshot().error
+    settle(studio, view)
+    first = view.last_image().copy()
+    step_first = view.trainer.iteration
+    assert run_until(studio, lambda: view.trainer.iteration >= step_first + 60, 120)
+    settle(studio, view)
+    assert view.uploaded_request.option("revision") is not None  # it re-rendered for the newer model
+    changed = (np.abs(view.last_image() - first)[..., :3].max(axis=2) > 0.02).sum()
+    assert changed > 100, f"the view did not follow the training model ({changed} pixels changed)"
+
+    items = dpg.get_item_configuration(view.tags["gt_view"])["items"]
+    assert len(items) == 1 + 2  # free camera + the tiny preset's 2 test views
+    dpg.set_value(view.tags["gt_view"], items[1])
+    dpg.set_value(view.tags["zoom"], 1.0)  # 2x: ground truth rendered at scale 2
+    settle(studio, view)
+    fin = view.worker.latest()
+    assert fin.request.option("gt_scale") == 2.0 and fin.request.width == 64
+    assert np.isfinite(fin.frame.aux["psnr"]) and "PSNR" in dpg.get_value(view.tags["psnr"])
+    dpg.set_value(view.tags["render_mode"], "error")
+    settle(studio, view)
+    assert view.worker.latest().request.option("mode") == "error"
+
+    handle.cancel()
+    assert run_until(studio, lambda: handle.finished, 30)
+    assert handle.snapshot().status.name == "CANCELLED"
+    assert list((tmp_path / "run").glob("*.pt")) or list((tmp_path / "run").rglob("*.pt")), "no checkpoint kept"
+    dpg.set_value(view.tags["render_mode"], "rgb")
+    dpg.set_value(view.tags["gt_view"], "free camera")
+    dpg.set_value(view.tags["zoom"], 0.0)
+    settle(studio, view)

@@ -90,3 +90,11 @@ def test_request_equality_includes_camera_pose():
     assert RenderRequest(8, 8, camera=a).same_as(RenderRequest(8, 8, camera=a))
     assert not RenderRequest(8, 8, camera=a).same_as(RenderRequest(8, 8, camera=b))
     assert not RenderRequest(8, 8, zoom=2).same_as(RenderRequest(8, 8, zoom=1))
+
+
+def test_frames_of_another_aspect_are_letterboxed_not_stretched():
+    img = np.random.default_rng(0).random((4, 4, 4)).astype(np.float32)
+    out = fit_to_panel(img, 12, 8)  # 4x4 into 12x8: scaled by 2 to 8x8, centred with 2 columns of padding
+    assert out.shape == (8, 12, 4)
+    assert np.array_equal(out[:, 2:10][::2, ::2], img)
+    assert np.all(out[:, :2, :3] == np.float32(0.06)) and np.all(out[:, 10:, 3] == 1.0)

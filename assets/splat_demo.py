@@ -1,0 +1,131 @@
+"""A small procedural Gaussian-splat scene, so the Splat view has something to show before anything is trained.
+
+A tilted torus with a rainbow hue, 24 dark stripes and a checker around its tube, around a sphere shell with a
+16×8 checkerboard, built from ~4300 flat Gaussians lying in the surface (two tangent scales ≈ 0.6 × the sample
+spacing so neighbours overlap into a closed surface, a thin normal scale). The stripes and checkers are a few
+Gaussians wide on purpose: zoomed out they alias, zoomed in the 3D filter matters — the point of the studio.
+Band-1 SH terms make the surface a little brighter seen head-on than at grazing angles, so the SH path is
+exercised. The 3D filter is computed for :func:`demo_cameras` and stored as the Mip-Splatting ``filter_3D``
+property.
+
+Fully deterministic (no random numbers); written once into the asset cache as a standard 3DGS PLY.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from assets.cache import cached
+from render.camera import Camera
+
+if TYPE_CHECKING:
+    from methods.gaussians.model import GaussianModel
+
+__all__ = ["SPLAT_DEMO_VERSION", "demo_cameras", "demo_model", "demo_ply_path"]
+
+SPLAT_DEMO_VERSION = 1
+TORUS_MAJOR, TORUS_MINOR, TORUS_TILT_DEG = 0.8, 0.22, 25.0
+TORUS_NU, TORUS_NV = 96, 28       # samples around the ring / around the tube
+SPHERE_RADIUS, SPHERE_N = 0.45, 1600
+OVERLAP = 0.6                     # tangent std / sample spacing
+THIN = 0.1                        # normal std / tangent std
+OPACITY = 0.95
+VIEW_DARKENING = 0.15             # band-1 SH amplitude along the normal
+_C1 = 0.4886025119029199
+
+
+def demo_cameras(n: int = 16, size: int = 512) -> list[Camera]:
+    """Cameras on two rings (above and below the equator) looking at the origin: the demo's 'training' views."""
+    cams = []
+    for i in range(n):
+        az = 2 * math.pi * i / n
+        el = math.radians(25.0 if i % 2 == 0 else -15.0)
+        eye = 3.2 * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        cams.append(Camera.look_at(eye, (0.0, 0.0, 0.0), fov_x=math.radians(45.0), width=size, height=size))
+    return cams
+
+
+def _hsv_to_rgb(h: np.ndarray, s: float, v: np.ndarray) -> np.ndarray:
+    k = (np.array([5.0, 3.0, 1.0])[None, :] + h[:, None] * 6.0) % 6.0
+    return v[:, None] - v[:, None] * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+def _rot_x(deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _torus() -> tuple[np.ndarray, ...]:
+    u, v = np.meshgrid(2 * np.pi * (np.arange(TORUS_NU) + 0.5) / TORUS_NU,
+                       2 * np.pi * (np.arange(TORUS_NV) + 0.5) / TORUS_NV, indexing="ij")
+    u, v = u.ravel(), v.ravel()
+    ring = TORUS_MAJOR + TORUS_MINOR * np.cos(v)
+    p = np.stack([ring * np.cos(u), ring * np.sin(u), TORUS_MINOR * np.sin(v)], -1)
+    normal = np.stack([np.cos(v) * np.cos(u), np.cos(v) * np.sin(u), np.sin(v)], -1)
+    t1 = np.stack([-np.sin(u), np.cos(u), np.zeros_like(u)], -1)
+    s_u = OVERLAP * 2 * np.pi * ring / TORUS_NU
+    s_v = np.full_like(u, OVERLAP * 2 * np.pi * TORUS_MINOR / TORUS_NV)
+    stripes = (np.floor(u / (2 * np.pi) * 24) % 2 == 0) & (np.floor(v / (2 * np.pi) * 8) % 2 == 0)
+    rgb = _hsv_to_rgb(u / (2 * np.pi), 0.8, np.where(stripes, 0.35, 0.95))
+    tilt = _rot_x(TORUS_TILT_DEG)
+    return p @ tilt.T, normal @ tilt.T, t1 @ tilt.T, np.stack([s_u, s_v], -1), rgb
+
+
+def _sphere() -> tuple[np.ndarray, ...]:
+    i = np.arange(SPHERE_N) + 0.5
+    z = 1.0 - 2.0 * i / SPHERE_N
+    phi = np.pi * (3.0 - math.sqrt(5.0)) * i  # golden-angle spiral: even coverage, no poles clumping
+    r = np.sqrt(1.0 - z * z)
+    normal = np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)
+    t1 = np.cross(np.array([0.0, 0.0, 1.0]), normal)
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    spacing = math.sqrt(4 * math.pi * SPHERE_RADIUS**2 / SPHERE_N)
+    lon = np.arctan2(normal[:, 1], normal[:, 0]) + np.pi
+    lat = np.arcsin(np.clip(z, -1.0, 1.0)) + np.pi / 2
+    checker = (np.floor(lon / (2 * np.pi) * 16) + np.floor(lat / np.pi * 8)) % 2 == 0
+    rgb = np.where(checker[:, None], [[0.95, 0.93, 0.85]], [[0.10, 0.18, 0.45]])
+    return SPHERE_RADIUS * normal, normal, t1, np.full((SPHERE_N, 2), OVERLAP * spacing), rgb
+
+
+def demo_model() -> "GaussianModel":
+    """The demo scene as a :class:`GaussianModel` (SH degree 3, with a 3D filter for :func:`demo_cameras`)."""
+    import torch
+
+    from methods.gaussians.filter3d import compute_3d_filter
+    from methods.gaussians.model import GaussianModel, num_sh_coeffs, rgb_to_sh_dc, rotmat_to_quat
+
+    parts = [_torus(), _sphere()]
+    p, normal, t1, s_t, rgb = (np.concatenate(x) for x in zip(*parts))
+    t2 = np.cross(normal, t1)  # (t1, t2, n) is right-handed, so the rotation has det +1
+    R = torch.from_numpy(np.stack([t1, t2, normal], axis=-1))  # columns: local x, y, z axes in world space
+    scales = np.concatenate([s_t, THIN * s_t.min(axis=1, keepdims=True)], axis=1)
+    n = p.shape[0]
+    sh_rest = torch.zeros(n, num_sh_coeffs(3) - 1, 3)
+    # colour += C1·(−c1·y + c2·z − c3·x) along the view direction d; choosing (c1,c2,c3) = a·(−n_y, n_z, −n_x)
+    # gives a·C1·(n·d): negative for a surface seen head-on, so with a < 0 head-on views are brighter.
+    a = -VIEW_DARKENING / _C1 * 0.5
+    nt = torch.from_numpy(normal).float()
+    band1 = torch.stack([-nt[:, 1], nt[:, 2], -nt[:, 0]], dim=1) * a  # (N, 3 coeffs)
+    sh_rest[:, :3, :] = band1[:, :, None]
+    model = GaussianModel(
+        torch.from_numpy(p).float(),
+        rotmat_to_quat(R).float(),
+        torch.from_numpy(np.log(scales)).float(),
+        torch.full((n,), math.log(OPACITY / (1 - OPACITY))),
+        rgb_to_sh_dc(torch.from_numpy(rgb).float())[:, None, :],
+        sh_rest,
+        max_sh_degree=3,
+    )
+    model.filter_3d = compute_3d_filter(model.means, demo_cameras())
+    return model
+
+
+def demo_ply_path() -> Path:
+    """The demo scene's PLY in the asset cache (built on first use, a fraction of a second)."""
+    from methods.gaussians.ply import save_ply
+
+    folder = cached("splat_demo", lambda d: save_ply(demo_model(), d / "scene.ply"), SPLAT_DEMO_VERSION)
+    return folder / "scene.ply"

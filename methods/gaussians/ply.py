@@ -1,0 +1,211 @@
+"""Read and write the standard 3DGS ``.ply`` so that models move freely between mipstudio and other tools.
+
+Layout (what the reference trainer writes and every splat viewer reads): one ``vertex`` element, binary
+little-endian, all ``float``:
+
+    x y z nx ny nz f_dc_0..2 f_rest_0..(3K−4) opacity scale_0..2 rot_0..3 [filter_3D]
+
+- values are stored pre-activation (logit opacity, log scale, raw wxyz quaternion with ``rot_0`` = w);
+- ``f_rest`` is **channel-major**: all R coefficients of bands ≥ 1, then all G, then all B; its count (0, 9, 24, 45)
+  gives the SH degree (0..3);
+- normals are written as zeros and ignored on load;
+- ``filter_3D`` is Mip-Splatting's optional 63rd property.
+
+Reading is lenient about encoding (ASCII, big-endian and non-float32 numeric properties are converted to float32,
+extra properties ignored) and strict about content: anything unusable raises :class:`PlyError` with one line naming
+the file, the problem and what to do, because that line is what the GUI and the CLI show.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from methods.gaussians.model import GaussianModel, num_sh_coeffs
+from methods.io import atomic_write
+
+__all__ = ["PlyError", "load_ply", "save_ply", "ply_property_names"]
+
+_F_REST_TO_DEGREE = {3 * (num_sh_coeffs(d) - 1): d for d in range(4)}  # {0: 0, 9: 1, 24: 2, 45: 3}
+_BASE_REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
+                  "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
+_F_REST_RE = re.compile(r"^f_rest_(\d+)$")
+
+
+class PlyError(ValueError):
+    """A PLY file cannot be used as a Gaussian model; ``str(err)`` is one human-readable line."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(" ".join(f"{Path(path).name}: {problem}".split()))
+        self.path = Path(path)
+
+
+def ply_property_names(sh_degree: int, *, with_filter_3d: bool = False) -> list[str]:
+    """The vertex properties in file order for a model of SH degree ``sh_degree`` (62 for degree 3)."""
+    n_rest = 3 * (num_sh_coeffs(sh_degree) - 1)
+    names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
+    names += [f"f_rest_{i}" for i in range(n_rest)]
+    names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    return names + (["filter_3D"] if with_filter_3d else [])
+
+
+def _compact(names: list[str]) -> str:
+    """'scale_0, scale_1, scale_2, opacity' -> 'scale_0..2, opacity' so a missing-property line stays short."""
+    out: list[str] = []
+    i = 0
+    while i < len(names):
+        m = re.match(r"^(.*_)(\d+)$", names[i])
+        j = i
+        if m:
+            while (j + 1 < len(names) and re.match(rf"^{re.escape(m.group(1))}(\d+)$", names[j + 1])
+                   and int(names[j + 1][len(m.group(1)):]) == int(m.group(2)) + (j + 1 - i)):
+                j += 1
+        out.append(names[i] if j == i else f"{names[i]}..{int(m.group(2)) + (j - i)}")
+        i = j + 1
+    return ", ".join(out)
+
+
+# ----- saving -----------------------------------------------------------------------------------------------------
+def _model_columns(model: GaussianModel, bake_3d_filter: bool) -> tuple[list[str], np.ndarray]:
+    n = model.num_gaussians
+    with torch.no_grad():
+        log_scales = model.log_scales.detach().cpu().numpy().astype(np.float32)
+        logit_op = model.logit_opacities.detach().cpu().numpy().astype(np.float32)
+        if bake_3d_filter:
+            if model.filter_3d is None:
+                raise ValueError("cannot bake the 3D filter: this model has none (compute it with compute_3d_filter "
+                                 "from the training cameras, or save without bake_3d_filter)")
+            # float64 so that neither the exp/log of tiny scales nor the logit of opacities near 1 lose precision.
+            s2 = np.exp(2.0 * model.log_scales.detach().cpu().double().numpy())
+            f2 = np.square(model.filter_3d.detach().cpu().double().numpy())[:, None]
+            s2f = s2 + f2
+            log_scales = (0.5 * np.log(s2f)).astype(np.float32)
+            o = 1.0 / (1.0 + np.exp(-model.logit_opacities.detach().cpu().double().numpy()))
+            o = np.clip(o * np.sqrt(np.prod(s2, axis=1) / np.prod(s2f, axis=1)), 1e-30, None)
+            logit_op = (np.log(o) - np.log1p(-o)).astype(np.float32)
+        sh_rest = model.sh_rest.detach().cpu().numpy().astype(np.float32)
+        cols = [
+            model.means.detach().cpu().numpy().astype(np.float32),
+            np.zeros((n, 3), np.float32),
+            model.sh_dc.detach().cpu().numpy().astype(np.float32).reshape(n, 3),
+            np.ascontiguousarray(sh_rest.transpose(0, 2, 1)).reshape(n, -1),  # (N,K,3) -> (N,3,K): channel-major
+            logit_op.reshape(n, 1),
+            log_scales,
+            model.quats.detach().cpu().numpy().astype(np.float32),
+        ]
+        with_filter = model.filter_3d is not None and not bake_3d_filter
+        if with_filter:
+            cols.append(model.filter_3d.detach().cpu().numpy().astype(np.float32).reshape(n, 1))
+    return ply_property_names(model.max_sh_degree, with_filter_3d=with_filter), np.concatenate(cols, axis=1)
+
+
+def save_ply(model: GaussianModel, path: str | os.PathLike, *, bake_3d_filter: bool = False) -> Path:
+    """Write ``model`` as a standard 3DGS PLY (atomically; returns the path).
+
+    A model with a 3D filter gets the extra ``filter_3D`` property. ``bake_3d_filter`` instead writes the filtered
+    scales log(s′) and opacities logit(o′) into the standard 62 properties, so viewers without Mip-Splatting's 3D
+    filter show the filtered model (they still need its 2D filter to match exactly).
+    """
+    names, data = _model_columns(model, bake_3d_filter)
+    header = "\n".join(["ply", "format binary_little_endian 1.0", f"element vertex {data.shape[0]}",
+                        *(f"property float {name}" for name in names), "end_header"]) + "\n"
+    body = np.ascontiguousarray(data, dtype="<f4").tobytes()
+
+    def write(f) -> None:
+        f.write(header.encode("ascii"))
+        f.write(body)
+
+    return atomic_write(path, write)
+
+
+# ----- loading ----------------------------------------------------------------------------------------------------
+def _read_vertex(path: Path) -> np.ndarray:
+    """The vertex element's structured array, every failure mapped to a one-line :class:`PlyError`."""
+    import plyfile
+
+    if not path.exists():
+        raise PlyError(path, f"file not found ({path}); check the path")
+    if not path.is_file():
+        raise PlyError(path, f"not a file ({path})")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:3] != b"ply" or magic[3:4] not in (b"\n", b"\r"):
+        raise PlyError(path, "not a PLY file (it does not start with 'ply'); pick a 3D Gaussian .ply")
+    try:
+        data = plyfile.PlyData.read(str(path), mmap=False)
+    except plyfile.PlyElementParseError as e:
+        if "end-of-file" in str(e):
+            raise PlyError(path, "data is truncated (the file ends before all vertices); it was cut off while "
+                                 "copying or writing, re-export or re-copy it") from None
+        raise PlyError(path, f"unreadable PLY data ({e}); re-export the file") from None
+    except (plyfile.PlyParseError, UnicodeDecodeError, ValueError, EOFError) as e:
+        raise PlyError(path, f"malformed PLY header ({' '.join(str(e).split())}); re-export the file") from None
+    elements = {el.name: el for el in data.elements}
+    if "vertex" not in elements:
+        found = ", ".join(elements) or "none"
+        raise PlyError(path, f"no 'vertex' element (elements: {found}); a 3D Gaussian PLY stores one per Gaussian")
+    vertex = elements["vertex"].data
+    lists = [name for name in vertex.dtype.names or () if vertex.dtype[name].kind == "O"]
+    if lists:
+        raise PlyError(path, f"vertex properties {_compact(lists)} are lists; a 3D Gaussian PLY has scalars only")
+    return vertex
+
+
+def load_ply(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> GaussianModel:
+    """Load a 3DGS / Mip-Splatting PLY. The SH degree comes from the ``f_rest`` count; ``filter_3D`` is read when
+    present. The active SH degree is set to the maximum (a finished model renders with all bands)."""
+    path = Path(path)
+    vertex = _read_vertex(path)
+    names = list(vertex.dtype.names or ())
+    present = set(names)
+    missing = [p for p in _BASE_REQUIRED if p not in present]
+    if missing:
+        hint = ("; this looks like a plain point cloud, not a trained Gaussian model — use it to initialise training"
+                if {"red", "green", "blue"} & present or "f_dc_0" not in present else "")
+        raise PlyError(path, f"missing required properties {_compact(missing)}{hint}")
+    rest_idx = sorted(int(m.group(1)) for m in map(_F_REST_RE.match, names) if m)
+    if len(rest_idx) not in _F_REST_TO_DEGREE:
+        raise PlyError(path, f"has {len(rest_idx)} f_rest_* properties, expected 0, 9, 24 or 45 (SH degree 0-3); "
+                             "the file is not a standard 3DGS export")
+    if rest_idx != list(range(len(rest_idx))):
+        gaps = sorted(set(range(len(rest_idx))) - set(rest_idx))
+        raise PlyError(path, f"f_rest_* properties are not numbered 0..{len(rest_idx) - 1} "
+                             f"(missing {_compact([f'f_rest_{i}' for i in gaps])}); the file is damaged")
+    n = int(vertex.shape[0])
+    if n == 0:
+        raise PlyError(path, "has 0 vertices (an empty model); nothing to load")
+    degree = _F_REST_TO_DEGREE[len(rest_idx)]
+    used = [*_BASE_REQUIRED, *(f"f_rest_{i}" for i in rest_idx)] + (["filter_3D"] if "filter_3D" in present else [])
+    nonnumeric = [p for p in used if vertex.dtype[p].kind not in "fiu"]
+    if nonnumeric:
+        raise PlyError(path, f"properties {_compact(nonnumeric)} are not numeric")
+    cols = {p: np.asarray(vertex[p]).astype(np.float32) for p in used}  # also converts byte order / f8 / ints
+    bad = {p: int(np.count_nonzero(~np.isfinite(c))) for p, c in cols.items()}
+    bad = {p: k for p, k in bad.items() if k}
+    if bad:
+        total = sum(bad.values())
+        raise PlyError(path, f"{total} NaN/Inf values (in {_compact(list(bad))}); the model diverged or the file is "
+                             "corrupt — re-export it from an earlier checkpoint")
+
+    def stack(keys: list[str]) -> torch.Tensor:
+        if not keys:  # SH degree 0 has no f_rest columns
+            return torch.zeros(n, 0)
+        return torch.from_numpy(np.stack([cols[k] for k in keys], axis=1))
+
+    k_rest = num_sh_coeffs(degree) - 1
+    sh_rest = stack([f"f_rest_{i}" for i in rest_idx]).reshape(n, 3, k_rest).transpose(1, 2).contiguous()
+    model = GaussianModel(
+        stack(["x", "y", "z"]),
+        stack(["rot_0", "rot_1", "rot_2", "rot_3"]),
+        stack(["scale_0", "scale_1", "scale_2"]),
+        torch.from_numpy(cols["opacity"].copy()),
+        stack(["f_dc_0", "f_dc_1", "f_dc_2"]).reshape(n, 1, 3),
+        sh_rest,
+        max_sh_degree=degree,
+        active_sh_degree=degree,
+        filter_3d=torch.from_numpy(cols["filter_3D"].copy()) if "filter_3D" in cols else None,
+    )
+    return model if str(device) == "cpu" else model.to(device)

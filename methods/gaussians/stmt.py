@@ -1,0 +1,249 @@
+"""The "stmt" benchmark: single-scale training, multi-scale testing (Mip-Splatting's protocol, research §2.5–§2.6).
+
+Two settings, each for every method (3DGS, Mip-Splatting):
+
+- **zoom-out**: train on full-resolution images (dataset scale 1), test at dataset scales 1, 1/2, 1/4, 1/8;
+- **zoom-in**: train on 1/8-resolution images (area-downsampled train split, intrinsics scaled), test at 1×, 2×,
+  4×, 8× the training resolution, i.e. dataset scales 1/8, 1/4, 1/2, 1.
+
+Ground truth at each test scale is the dataset's own rendering at that scale when it has one (our generated scenes
+list them in ``multiscale.json``); a real nerf_synthetic scene has only scale 1, so lower scales are
+area-downsampled from it and the output says so. Zoom-in is skipped (with a note) when the 1/8 training images
+would be smaller than ``min_train_side`` pixels.
+
+Trained models are cached (``<cache>/stmt/<dataset>-<config>-<hash>/<setting>/<method>/checkpoint.pt``, keyed by
+the dataset path and the full training config) so re-running only re-evaluates; ``load_dir`` evaluates models
+from a previous run's folder without training at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from methods.datasets import load_nerf_synthetic
+from methods.gaussians.train import (
+    CHECKPOINT_NAME,
+    METHODS,
+    GaussianTrainer,
+    TrainConfig,
+    evaluate_model,
+    load_trained_model,
+)
+from methods.io import CheckpointError, atomic_write
+from methods.jobs import Progress, ProgressFn, StopFn
+
+__all__ = ["StmtSetting", "SETTINGS", "StmtBenchmark", "format_table", "format_report"]
+
+
+@dataclass(frozen=True)
+class StmtSetting:
+    """One stmt setting: the dataset scale trained on and the dataset scales tested, with column labels."""
+
+    key: str
+    title: str
+    train_scale: float
+    eval_scales: tuple[float, ...]
+    columns: tuple[str, ...]
+
+
+SETTINGS: dict[str, StmtSetting] = {
+    "zoom_out": StmtSetting("zoom_out", "zoom-out: train at full resolution, test at full … 1/8", 1.0,
+                            (1.0, 0.5, 0.25, 0.125), ("Full", "1/2", "1/4", "1/8")),
+    "zoom_in": StmtSetting("zoom_in", "zoom-in: train at 1/8 resolution, test at 1× … 8× of it", 0.125,
+                           (0.125, 0.25, 0.5, 1.0), ("1x", "2x", "4x", "8x")),
+}
+
+
+def _config_key(root: Path, cfg: TrainConfig) -> str:
+    """A short hash of what a trained model depends on (the dataset path and the config minus output paths)."""
+    d = cfg.to_dict()
+    for k in ("out_dir", "checkpoint_every", "preview_interval_s", "threads", "max_eval_views", "eval_split"):
+        d.pop(k, None)
+    text = json.dumps({"dataset": str(root.resolve()), "config": d}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def format_table(title: str, columns: Sequence[str], rows: dict[str, Sequence[float]], digits: int = 2) -> str:
+    """A Markdown table with rows = methods, columns = scales + Avg (like the tables in research §2.6)."""
+    head = ["Method", *columns, "Avg"]
+    width = max(len("Mip-Splatting"), *(len(METHODS[m].label) if m in METHODS else len(m) for m in rows))
+    lines = [title, "| " + " | ".join([head[0].ljust(width), *(h.rjust(6) for h in head[1:])]) + " |",
+             "|" + "|".join(["-" * (width + 2), *("-" * 8 for _ in head[1:])]) + "|"]
+    for method, values in rows.items():
+        label = METHODS[method].label if method in METHODS else method
+        cells = [f"{v:.{digits}f}".rjust(6) if math.isfinite(v) else "   n/a" for v in values]
+        lines.append("| " + " | ".join([label.ljust(width), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """PSNR and SSIM tables for every setting in a result, followed by the notes."""
+    parts = [f"stmt benchmark on {result['dataset']} (config {result['config']})"]
+    for key, s in result["settings"].items():
+        size = "x".join(str(v) for v in s["train_size"])
+        cols = s["columns"]
+        parts.append("")
+        parts.append(format_table(f"{s['title']} (train {size}) — PSNR (dB)", cols,
+                                  {m: [*v, s["psnr_avg"][m]] for m, v in s["psnr"].items()}, 2))
+        parts.append("")
+        parts.append(format_table(f"{s['title']} (train {size}) — SSIM", cols,
+                                  {m: [*v, s["ssim_avg"][m]] for m, v in s["ssim"].items()}, 3))
+    if result.get("notes"):
+        parts.append("")
+        parts.extend(f"note: {n}" for n in result["notes"])
+    return "\n".join(parts)
+
+
+@dataclass
+class StmtBenchmark:
+    """Job: train (or load) one model per (setting, method) and evaluate it at every test scale.
+
+    ``run`` returns a JSON-ready dict: ``settings[key]`` holds ``columns``, ``scales``, ``train_size``, ``psnr``
+    and ``ssim`` (method → per-column list) plus their ``*_avg``; ``models`` maps "setting/method" to the
+    checkpoint used and whether it was trained now; ``notes`` lists protocol deviations (e.g. synthesised GT).
+    """
+
+    root: Path
+    config: TrainConfig
+    methods: tuple[str, ...] = ("3dgs", "mip")
+    settings: tuple[str, ...] = ("zoom_out", "zoom_in")
+    model_dir: Path | None = None     # where models are trained/cached; default under the asset cache
+    load_dir: Path | None = None      # evaluate the models found here; never train
+    retrain: bool = False
+    min_train_side: int = 16
+    max_eval_views: int = 0           # 0 = every test view
+    name: str = "stmt benchmark (Gaussians)"
+    log: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise ValueError(f"{self.root}: dataset folder not found")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; valid: {', '.join(METHODS)}")
+        bad = [s for s in self.settings if s not in SETTINGS]
+        if bad or not self.settings:
+            raise ValueError(f"unknown setting(s) {', '.join(bad) or '(none)'}; valid: {', '.join(SETTINGS)}")
+        if self.load_dir is not None and not Path(self.load_dir).is_dir():
+            raise ValueError(f"--load {self.load_dir}: folder not found")
+        if self.model_dir is None and self.load_dir is None:
+            from assets.cache import cache_dir
+
+            self.model_dir = (cache_dir() / "stmt" /
+                              f"{self.root.name}-{self.config.name}-{_config_key(self.root, self.config)}")
+
+    def _say(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    # ----- models -------------------------------------------------------------------------------------------------
+    def _model_path(self, setting: str, method: str) -> Path:
+        base = Path(self.load_dir) if self.load_dir is not None else Path(self.model_dir)  # type: ignore[arg-type]
+        return base / setting / method / CHECKPOINT_NAME
+
+    def _cached(self, path: Path, cfg: TrainConfig):
+        """The cached model at ``path`` if it finished training with exactly ``cfg``; else None."""
+        if self.retrain or not path.is_file():
+            return None
+        try:
+            model, got, it = load_trained_model(path)
+        except (CheckpointError, ValueError):
+            return None
+        same = _config_key(self.root, got) == _config_key(self.root, cfg) and it >= cfg.iterations
+        return model if same else None
+
+    def _get_model(self, setting: StmtSetting, method: str, progress: ProgressFn, should_stop: StopFn):
+        path = self._model_path(setting.key, method)
+        if self.load_dir is not None:
+            model, cfg, _ = load_trained_model(path)  # CheckpointError names the missing file in one line
+            if cfg.method != method:
+                raise ValueError(f"{path}: holds a '{cfg.method}' model, expected '{method}'")
+            return model, False
+        cfg = self.config.with_(method=method, train_scale=setting.train_scale, eval_split="",
+                                out_dir=str(path.parent), checkpoint_every=0)
+        model = self._cached(path, cfg)
+        if model is not None:
+            self._say(f"{setting.key}/{method}: using cached model {path}")
+            return model, False
+        trainer = GaussianTrainer.from_path(self.root, cfg, name=f"{setting.key}/{method}")
+        tag = f"{setting.key}/{method}"
+        t0 = time.perf_counter()
+
+        def forward(p: Progress) -> None:
+            progress(Progress(p.step, p.total, p.metrics, p.preview, f"{tag}: {p.message}" if p.message else tag))
+
+        summary = trainer.run(forward, should_stop)
+        if summary["cancelled"]:
+            from methods.jobs import JobCancelled
+
+            raise JobCancelled(f"stmt cancelled while training {tag} (checkpoint kept at {summary['checkpoint']})")
+        self._say(f"{tag}: trained {summary['iterations']} iterations in {time.perf_counter() - t0:.0f} s, "
+                  f"{summary['n_gaussians']} Gaussians")
+        return trainer.model, True
+
+    # ----- the Job ------------------------------------------------------------------------------------------------
+    def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        notes: list[str] = []
+        result: dict[str, Any] = {"dataset": str(self.root), "config": self.config.name,
+                                  "methods": list(self.methods), "settings": {}, "models": {}, "notes": notes}
+        full = load_nerf_synthetic(self.root, "test", white_background=self.config.white_background, max_frames=1)
+        side = min(full.width, full.height)
+        for key in self.settings:
+            setting = SETTINGS[key]
+            train_side = round(side * setting.train_scale)
+            if train_side < self.min_train_side:
+                notes.append(f"{key} omitted: training at scale {setting.train_scale:g} gives {train_side} px "
+                             f"images (< {self.min_train_side} px); use a dataset with larger images")
+                continue
+            result["settings"][key] = self._run_setting(setting, progress, should_stop, result["models"], notes)
+        result["seconds"] = time.perf_counter() - t0
+        return result
+
+    def _run_setting(self, setting: StmtSetting, progress: ProgressFn, should_stop: StopFn,
+                     models: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+        bg_white = self.config.white_background
+        gts = {s: load_nerf_synthetic(self.root, "test", scale=s, white_background=bg_white,
+                                      max_frames=self.max_eval_views or None) for s in setting.eval_scales}
+        synth = [s for s in setting.eval_scales if gts[s].source != "files"]
+        if synth:
+            notes.append(f"{setting.key}: the dataset has no ground truth rendered at scale(s) "
+                         f"{', '.join(f'{s:g}' for s in synth)}; area-downsampled from the full-resolution test "
+                         "images instead")
+        train_cam = load_nerf_synthetic(self.root, "train", scale=setting.train_scale, white_background=bg_white,
+                                        max_frames=1).cameras[0]
+        out: dict[str, Any] = {"title": setting.title, "columns": list(setting.columns),
+                               "scales": list(setting.eval_scales), "train_scale": setting.train_scale,
+                               "train_size": [train_cam.width, train_cam.height],
+                               "gt_source": {f"{s:g}": gts[s].source for s in setting.eval_scales},
+                               "psnr": {}, "ssim": {}, "psnr_avg": {}, "ssim_avg": {}}
+        for method in self.methods:
+            model, trained = self._get_model(setting, method, progress, should_stop)
+            models[f"{setting.key}/{method}"] = {"checkpoint": str(self._model_path(setting.key, method)),
+                                                 "trained_now": trained, "n_gaussians": model.num_gaussians}
+            ps, ss = [], []
+            for k, s in enumerate(setting.eval_scales):
+                progress(Progress(k, len(setting.eval_scales), {}, None,
+                                  f"evaluating {setting.key}/{method} at scale {s:g}"))
+                ev = evaluate_model(model, METHODS[method], gts[s])
+                ps.append(ev["psnr"])
+                ss.append(ev["ssim"])
+            out["psnr"][method], out["ssim"][method] = ps, ss
+            out["psnr_avg"][method] = float(np.mean(ps))
+            out["ssim_avg"][method] = float(np.mean(ss))
+        return out
+
+
+def write_json(path: str | os.PathLike, result: dict[str, Any]) -> Path:
+    """Write a stmt result as JSON atomically."""
+    text = json.dumps(result, indent=2, default=str)
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))

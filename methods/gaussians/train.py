@@ -1,0 +1,447 @@
+"""Training 3D Gaussian Splatting and Mip-Splatting as a cancellable Job (research notes §1.7, §2.1–§2.4).
+
+One loop serves both methods; a :class:`MethodSpec` says which 2D screen filter the rasterizer uses and whether
+Mip-Splatting's 3D smoothing filter is kept up to date, so there is no branching on method names in the loop.
+Schedules come from dataclass presets (:data:`TRAIN_PRESETS`): ``paper`` is the reference 30k-iteration recipe,
+``cpu_small`` and ``test_tiny`` compress it for CPU runs on small images.
+
+Sharing the live model with a renderer: :attr:`GaussianTrainer.lock` is held for the whole of every optimisation
+step (render, backward, densification, optimizer step, 3D-filter refresh) and while checkpoints are written. A GUI
+thread that renders :attr:`GaussianTrainer.model` must hold the same lock for the duration of its render, because
+densification swaps the model's Parameters (and changes N) between steps; outside the lock it may see a model
+whose tensors disagree in length.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from methods.datasets import Dataset, load_nerf_synthetic
+from methods.gaussians.densify import (
+    DensifyConfig,
+    DensifyStats,
+    LearningRates,
+    densify_and_prune,
+    make_optimizer,
+    reset_opacity,
+    update_position_lr,
+)
+from methods.gaussians.filter3d import compute_3d_filter
+from methods.gaussians.model import GaussianModel
+from methods.gaussians.ply import save_ply
+from methods.io import CheckpointError, load_checkpoint, save_checkpoint
+from methods.jobs import Progress, ProgressFn, StopFn
+from methods.metrics import psnr, ssim
+from render.camera import Camera
+
+__all__ = ["MethodSpec", "METHODS", "TrainConfig", "TRAIN_PRESETS", "GaussianTrainer", "scene_extent",
+           "load_trained_model", "evaluate_model", "CHECKPOINT_KIND", "CHECKPOINT_VERSION"]
+
+CHECKPOINT_KIND = "gaussians-train"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+PLY_NAME = "point_cloud.ply"
+BAKED_PLY_NAME = "point_cloud_baked.ply"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How a method renders: the rasterizer's 2D filter and whether the model carries the 3D smoothing filter."""
+
+    filter: str
+    use_3d_filter: bool
+    label: str
+
+
+METHODS: dict[str, MethodSpec] = {
+    "3dgs": MethodSpec(filter="3dgs", use_3d_filter=False, label="3DGS"),
+    "mip": MethodSpec(filter="mip", use_3d_filter=True, label="Mip-Splatting"),
+}
+INITS = ("random", "points")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; presets in :data:`TRAIN_PRESETS`, changes via :meth:`with_`.
+
+    Iterations count from 1 (as in the reference); ``lr.position_max_steps`` should equal ``iterations`` so the
+    position learning rate reaches its final value on the last step (the presets do this).
+    """
+
+    name: str = "paper"
+    iterations: int = 30_000
+    method: str = "mip"                     # key of METHODS
+    white_background: bool = True           # Blender protocol; must match how the dataset was composited
+    init: str = "random"                    # "random": uniform in the init box; "points": a point-cloud PLY
+    n_init_points: int = 100_000
+    init_box: float = 1.3                   # random init in [-init_box, init_box]³ (the Blender recipe)
+    points_path: str = ""                   # for init="points"; default <dataset>/points3d.ply
+    sh_degree: int = 3
+    sh_interval: int = 1000                 # one more SH band every this many iterations
+    lambda_dssim: float = 0.2               # loss = (1-λ)·L1 + λ·(1-SSIM)
+    lr: LearningRates = field(default_factory=LearningRates)
+    densify: DensifyConfig = field(default_factory=DensifyConfig)
+    filter3d_interval: int = 100            # mip: refresh the 3D filter this often once densification has ended
+    train_scale: float = 1.0                # dataset scale the training images are loaded at
+    eval_split: str = "test"                # held-out views for the preview and the final PSNR
+    max_eval_views: int = 0                 # 0 = all
+    seed: int = 0
+    checkpoint_every: int = 0               # 0 = only at the end (and on cancel)
+    preview_interval_s: float = 1.0
+    out_dir: str = ""                       # "" = <cache>/runs/gaussians-<method>-<time>
+    threads: int = 0                        # torch intra-op threads for the run; 0 = leave as is
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown Gaussian method {self.method!r}; valid: {', '.join(METHODS)}")
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.init == "random" and self.n_init_points < 1:
+            raise ValueError(f"n_init_points must be >= 1, got {self.n_init_points}")
+        if not 0 <= self.sh_degree <= 3:
+            raise ValueError(f"sh_degree must be 0..3, got {self.sh_degree}")
+        if not 0.0 <= self.lambda_dssim <= 1.0:
+            raise ValueError(f"lambda_dssim must be in [0, 1], got {self.lambda_dssim}")
+        if not (math.isfinite(self.train_scale) and self.train_scale > 0):
+            raise ValueError(f"train_scale must be a positive number, got {self.train_scale}")
+
+    @property
+    def spec(self) -> MethodSpec:
+        return METHODS[self.method]
+
+    @property
+    def background(self) -> tuple[float, float, float]:
+        return (1.0, 1.0, 1.0) if self.white_background else (0.0, 0.0, 0.0)
+
+    def with_(self, **changes: Any) -> "TrainConfig":
+        """A copy with fields changed; changing ``iterations`` also moves the position-LR horizon with it."""
+        if "iterations" in changes and "lr" not in changes:
+            changes["lr"] = replace(self.lr, position_max_steps=int(changes["iterations"]))
+        return replace(self, **changes)
+
+    @staticmethod
+    def preset(name: str, **changes: Any) -> "TrainConfig":
+        """A named preset, optionally changed; unknown names are one clear error."""
+        try:
+            base = TRAIN_PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown training config {name!r}; valid: {', '.join(TRAIN_PRESETS)}") from None
+        return base.with_(**changes) if changes else base
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        d["lr"] = LearningRates(**d.get("lr", {}))
+        d["densify"] = DensifyConfig(**d.get("densify", {}))
+        known = TrainConfig.__dataclass_fields__
+        return TrainConfig(**{k: v for k, v in d.items() if k in known})
+
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    # the reference recipe (§1.7): 30k iterations, densify 500..15000 every 100, reset every 3000, SH +1 every 1000
+    "paper": TrainConfig(),
+    # a few minutes on 2 CPU cores at ~64 px: the same schedule compressed 20x, with far fewer initial points
+    "cpu_small": TrainConfig(
+        name="cpu_small", iterations=1500, n_init_points=3000, sh_interval=250, filter3d_interval=50,
+        lr=LearningRates(position_max_steps=1500),
+        densify=DensifyConfig(from_iter=200, until_iter=1000, interval=100, opacity_reset_interval=500),
+        max_eval_views=10, checkpoint_every=500),
+    # unit tests: a couple of hundred iterations at 32 px
+    "test_tiny": TrainConfig(
+        name="test_tiny", iterations=250, n_init_points=1500, sh_degree=1, sh_interval=100, filter3d_interval=25,
+        lr=LearningRates(position_max_steps=250),
+        densify=DensifyConfig(from_iter=50, until_iter=200, interval=50, opacity_reset_interval=1000),
+        preview_interval_s=0.5),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def scene_extent(cameras: Sequence[Camera]) -> float:
+    """1.1 × the largest distance from a camera centre to the mean centre (3DGS ``getNerfppNorm``); it scales the
+    position learning rate and the clone/split/prune size thresholds, so they are in units of the scene."""
+    if not cameras:
+        raise ValueError("scene_extent needs at least one camera")
+    c = np.stack([cam.position for cam in cameras])
+    radius = float(np.linalg.norm(c - c.mean(axis=0), axis=1).max())
+    return 1.1 * (radius if radius > 0 else 1.0)
+
+
+def _read_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """xyz (N,3) and rgb (N,3) in [0,1] from a point-cloud PLY (``x y z`` + optional ``red green blue``)."""
+    from plyfile import PlyData
+
+    if not path.is_file():
+        raise ValueError(f"{path}: point cloud not found (init='points' needs a PLY with x, y, z[, red, green, blue])")
+    try:
+        v = PlyData.read(str(path))["vertex"]
+    except Exception as e:  # noqa: BLE001 - plyfile raises many types
+        raise ValueError(f"{path}: unreadable point cloud ({' '.join(str(e).split())})") from None
+    names = v.data.dtype.names or ()
+    if not all(k in names for k in ("x", "y", "z")):
+        raise ValueError(f"{path}: point cloud lacks x/y/z properties")
+    xyz = np.stack([v["x"], v["y"], v["z"]], -1).astype(np.float32)
+    if all(k in names for k in ("red", "green", "blue")):
+        rgb = np.stack([v["red"], v["green"], v["blue"]], -1).astype(np.float32)
+        rgb = rgb / 255.0 if rgb.max() > 1.0 else rgb
+    else:
+        rgb = np.full_like(xyz, 0.5)
+    return xyz, rgb
+
+
+def _to_tensor_images(ds: Dataset) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(ds.images, dtype=np.float32))
+
+
+def _image_loss(pred: torch.Tensor, gt: torch.Tensor, lambda_dssim: float) -> torch.Tensor:
+    """(1-λ)·L1 + λ·(1-SSIM) on HxWx3 tensors (the 3DGS photometric loss)."""
+    l1 = torch.abs(pred - gt).mean()
+    if lambda_dssim == 0.0:
+        return l1
+    s = ssim(pred.permute(2, 0, 1)[None], gt.permute(2, 0, 1)[None])
+    return (1.0 - lambda_dssim) * l1 + lambda_dssim * (1.0 - s)
+
+
+@torch.no_grad()
+def evaluate_model(model: GaussianModel, spec: MethodSpec, dataset: Dataset, *,
+                   max_views: int = 0, should_stop: StopFn | None = None) -> dict[str, float]:
+    """Mean PSNR/SSIM of ``model`` over the views of ``dataset`` (per-image PSNR averaged, as in §1.8)."""
+    n = len(dataset) if max_views <= 0 else min(max_views, len(dataset))
+    ps, ss = [], []
+    for i in range(n):
+        if should_stop is not None and should_stop():
+            break
+        out = model.render(dataset.cameras[i], filter=spec.filter, use_3d_filter=spec.use_3d_filter,
+                           background=dataset.background)
+        pred = out.color.clamp(0.0, 1.0).numpy()
+        ps.append(float(psnr(pred, dataset.images[i])))
+        ss.append(float(ssim(pred, dataset.images[i])))
+    return {"psnr": float(np.mean(ps)) if ps else float("nan"), "ssim": float(np.mean(ss)) if ss else float("nan"),
+            "views": len(ps)}
+
+
+def load_trained_model(path: str | os.PathLike) -> tuple[GaussianModel, TrainConfig, int]:
+    """(model, config, iteration) from a training checkpoint written by :class:`GaussianTrainer`."""
+    payload = load_checkpoint(path, kind=CHECKPOINT_KIND, max_version=CHECKPOINT_VERSION,
+                              expected_keys=("model", "config", "iteration"))
+    model = GaussianModel.from_payload(payload["model"])
+    try:
+        cfg = TrainConfig.from_dict(payload["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid training config ({e})") from None
+    return model, cfg, int(payload["iteration"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+class GaussianTrainer:
+    """The training Job. Construct from datasets (or :meth:`from_path`) and call ``run(progress, should_stop)``.
+
+    ``model`` is the live model and ``lock`` guards it (see the module docstring). ``iteration`` is the number of
+    finished optimisation steps. ``run`` returns a summary dict: ``psnr``/``ssim`` on the held-out views (absent
+    when cancelled), ``train_psnr``, ``seconds``, ``iterations``, ``n_gaussians``, ``cancelled`` and the written
+    ``checkpoint``/``ply``/``ply_baked`` paths.
+    """
+
+    def __init__(self, config: TrainConfig, train: Dataset, held_out: Dataset | None = None, *,
+                 name: str = "", resume: str | os.PathLike | None = None) -> None:
+        if len(train) == 0:
+            raise ValueError("training set is empty")
+        self.config = config
+        self.spec = config.spec
+        self.train_set = train
+        self.held_out = held_out
+        self.name = name or f"train {self.spec.label} ({config.name}, {train.width}x{train.height})"
+        self.lock = threading.Lock()
+        self.out_dir = Path(config.out_dir) if config.out_dir else self._default_out_dir()
+        self.extent = scene_extent(train.cameras)
+        self.iteration = 0
+        self._images = _to_tensor_images(train)
+        self._bg = tuple(float(v) for v in train.background)
+        self._rng = random.Random(config.seed)
+        self._gen = torch.Generator().manual_seed(config.seed)
+        self._stack: list[int] = []
+        self.last_densify: dict[str, int] = {}
+        self.history: dict[str, list[float]] = {"n_gaussians": []}
+        if resume is not None:
+            self.model, self.optimizer = self._resume(resume)
+        else:
+            self.model = self._init_model()
+            if self.spec.use_3d_filter:
+                self._refresh_3d_filter()
+            self.optimizer = make_optimizer(self.model, self.extent, config.lr)
+        self.stats = DensifyStats.zeros(self.model.num_gaussians)
+
+    # ----- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_path(cls, root: str | os.PathLike, config: TrainConfig, **kw: Any) -> "GaussianTrainer":
+        """Load the train split (at ``config.train_scale``) and the held-out split of a nerf_synthetic dataset."""
+        train = load_nerf_synthetic(root, "train", scale=config.train_scale,
+                                    white_background=config.white_background)
+        held = None
+        if config.eval_split:
+            held = load_nerf_synthetic(root, config.eval_split, scale=config.train_scale,
+                                       white_background=config.white_background,
+                                       max_frames=config.max_eval_views or None)
+        if config.init == "points" and not config.points_path:
+            config = config.with_(points_path=str(Path(root) / "points3d.ply"))
+        return cls(config, train, held, **kw)
+
+    def _default_out_dir(self) -> Path:
+        from assets.cache import cache_dir
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return cache_dir() / "runs" / f"gaussians-{self.config.method}-{stamp}"
+
+    def _init_model(self) -> GaussianModel:
+        cfg = self.config
+        if cfg.init == "random":
+            return GaussianModel.random_in_box(cfg.n_init_points, -cfg.init_box, cfg.init_box, seed=cfg.seed,
+                                               sh_degree=cfg.sh_degree)
+        xyz, rgb = _read_points(Path(cfg.points_path))
+        return GaussianModel.from_points(xyz, rgb, sh_degree=cfg.sh_degree)
+
+    def _resume(self, path: str | os.PathLike) -> tuple[GaussianModel, torch.optim.Optimizer]:
+        payload = load_checkpoint(path, kind=CHECKPOINT_KIND, max_version=CHECKPOINT_VERSION,
+                                  expected_keys=("model", "optimizer", "iteration"))
+        model = GaussianModel.from_payload(payload["model"])
+        opt = make_optimizer(model, self.extent, self.config.lr)
+        try:
+            opt.load_state_dict(payload["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: optimizer state does not fit the model ({e})") from None
+        self.iteration = int(payload["iteration"])
+        return model, opt
+
+    # ----- one step -----------------------------------------------------------------------------------------------
+    def _next_view(self) -> int:
+        """One training camera per step, each used once per epoch (a shuffled stack, as in the reference)."""
+        if not self._stack:
+            self._stack = list(range(len(self.train_set)))
+            self._rng.shuffle(self._stack)
+        return self._stack.pop()
+
+    def _refresh_3d_filter(self) -> None:
+        self.model.filter_3d = compute_3d_filter(self.model.means, self.train_set.cameras)
+
+    def step(self) -> dict[str, float]:
+        """One optimisation step under :attr:`lock`; returns its metrics (loss, psnr on the view, n_gaussians)."""
+        cfg, spec, dcfg = self.config, self.spec, self.config.densify
+        with self.lock:
+            it = self.iteration + 1
+            update_position_lr(self.optimizer, it, self.extent, cfg.lr)
+            if cfg.sh_interval > 0 and it % cfg.sh_interval == 0:
+                self.model.oneup_sh_degree()
+            idx = self._next_view()
+            cam, gt = self.train_set.cameras[idx], self._images[idx]
+            out = self.model.render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter, background=self._bg)
+            loss = _image_loss(out.color, gt, cfg.lambda_dssim)
+            loss.backward()
+            with torch.no_grad():
+                if it < dcfg.until_iter:
+                    self.stats.update(out.means2d.grad, out.radii, cam.width, cam.height)
+                    if dcfg.should_densify(it):
+                        self.last_densify = densify_and_prune(self.model, self.stats, self.optimizer, dcfg,
+                                                              self.extent, it, generator=self._gen)
+                        if spec.use_3d_filter:
+                            self._refresh_3d_filter()
+                    if dcfg.should_reset_opacity(it, cfg.white_background):
+                        reset_opacity(self.model, self.optimizer, spec.use_3d_filter)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if (spec.use_3d_filter and cfg.filter3d_interval > 0 and it >= dcfg.until_iter
+                        and it % cfg.filter3d_interval == 0 and it < cfg.iterations - cfg.filter3d_interval):
+                    self._refresh_3d_filter()
+            self.iteration = it
+            n = self.model.num_gaussians
+        return {"loss": float(loss.detach()), "psnr": float(psnr(out.color.detach().clamp(0, 1), gt)),
+                "n_gaussians": float(n)}
+
+    # ----- outputs ------------------------------------------------------------------------------------------------
+    def preview(self) -> np.ndarray:
+        """The live model rendered from the fixed held-out view (or the first training view), HxWx3 in [0,1]."""
+        ds = self.held_out if self.held_out is not None and len(self.held_out) else self.train_set
+        with self.lock, torch.no_grad():
+            out = self.model.render(ds.cameras[0], filter=self.spec.filter, use_3d_filter=self.spec.use_3d_filter,
+                                    background=self._bg)
+        return out.color.clamp(0.0, 1.0).numpy()
+
+    def save_checkpoint(self) -> Path:
+        """Atomically write model, optimizer state, iteration and config to ``out_dir/checkpoint.pt``."""
+        with self.lock:
+            payload = {"model": self.model.to_payload(), "optimizer": self.optimizer.state_dict(),
+                       "iteration": self.iteration, "config": self.config.to_dict(), "extent": self.extent}
+            return save_checkpoint(self.out_dir / CHECKPOINT_NAME, payload, kind=CHECKPOINT_KIND,
+                                   version=CHECKPOINT_VERSION)
+
+    def save_plys(self) -> dict[str, str]:
+        """The standard PLY (with ``filter_3D`` for mip) and, for mip, a baked 62-property PLY for plain viewers."""
+        with self.lock:
+            paths = {"ply": str(save_ply(self.model, self.out_dir / PLY_NAME))}
+            if self.spec.use_3d_filter and self.model.filter_3d is not None:
+                paths["ply_baked"] = str(save_ply(self.model, self.out_dir / BAKED_PLY_NAME, bake_3d_filter=True))
+        return paths
+
+    # ----- the Job ------------------------------------------------------------------------------------------------
+    def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
+        cfg = self.config
+        prev_threads = torch.get_num_threads()
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        try:
+            return self._run(progress, should_stop)
+        finally:
+            if cfg.threads > 0:
+                torch.set_num_threads(prev_threads)
+
+    def _run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
+        cfg = self.config
+        t0 = time.perf_counter()
+        last_preview = -math.inf
+        metrics: dict[str, float] = {}
+        cancelled = False
+        while self.iteration < cfg.iterations:
+            if should_stop():
+                cancelled = True
+                break
+            metrics = self.step()
+            it = self.iteration
+            now = time.perf_counter()
+            preview = None
+            if now - last_preview >= cfg.preview_interval_s or it == cfg.iterations:
+                preview, last_preview = self.preview(), time.perf_counter()
+            msg = ""
+            if cfg.densify.should_densify(it) and self.last_densify:
+                d = self.last_densify
+                msg = f"densify: +{d['cloned']} cloned, {d['split']} split, -{d['pruned']} pruned"
+            if cfg.checkpoint_every > 0 and it % cfg.checkpoint_every == 0 and it < cfg.iterations:
+                self.save_checkpoint()
+                msg = msg or f"checkpoint at {it}"
+            self.history["n_gaussians"].append(metrics["n_gaussians"])
+            progress(Progress(it, cfg.iterations, metrics, preview, msg))
+        summary: dict[str, Any] = {"method": cfg.method, "config": cfg.name, "iterations": self.iteration,
+                                   "cancelled": cancelled, "train_psnr": metrics.get("psnr", float("nan")),
+                                   "n_gaussians": self.model.num_gaussians}
+        summary["checkpoint"] = str(self.save_checkpoint())
+        summary.update(self.save_plys())
+        if not cancelled and self.held_out is not None and len(self.held_out):
+            progress(Progress(self.iteration, cfg.iterations, metrics, None, "evaluating held-out views"))
+            with self.lock:
+                ev = evaluate_model(self.model, self.spec, self.held_out, max_views=cfg.max_eval_views,
+                                    should_stop=should_stop)
+            summary.update(psnr=ev["psnr"], ssim=ev["ssim"], eval_views=ev["views"], eval_split=self.held_out.split)
+        summary["seconds"] = time.perf_counter() - t0
+        summary["out_dir"] = str(self.out_dir)
+        return summary
