@@ -90,8 +90,11 @@ def main() -> int:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--reps", type=int, default=3, help="repetitions for the smallest size (median reported)")
     ap.add_argument("--dense-rows", type=int, default=48, help="rows the dense reference is timed on")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     ap.add_argument("--json", default="", help="also write the rows as JSON here")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     w, h = args.width, args.height
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -126,8 +129,10 @@ def main() -> int:
                          "forward_s": t_d, "forward_backward_s": None, "composited_per_px": None,
                          "note": f"timed on {r}/{h} rows, scaled; max |Δ| vs tiled = {diff:.1e}"})
 
-    print(f"\nCPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {w}×{h}, float32\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nCPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, load {load:.1f}), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, {w}×{h}, float32, median of "
+          f"{args.reps} for N={sizes[0]:,}, 1 run otherwise\n")
     print("| renderer | N | visible | forward (s) | forward+backward (s) | composited / px | note |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for r in rows:

@@ -3,10 +3,12 @@
 It follows the 3DGS forward pass rule for rule (research notes §1.5): 16×16 tiles, Gaussians binned to the tiles
 their mean ± radius square touches and sorted front to back by camera z per tile, α = min(0.99, o·exp(power)),
 skip power > 0 and α < 1/255, and stop a pixel (without compositing) when T·(1 − α) would drop below 1e-4.
+Pixel (row i, column j) is evaluated at (j + 0.5, i + 0.5). α is computed as exp(power + ln o), equal to
+o·exp(power) up to rounding, which saves a full-size pass.
 
 It is vectorised over (tile, pixel, Gaussian) triples instead of looping: tiles are processed in chunks of padded
-(tiles, pixels, K) tensors and transmittance comes from a cumulative product. The skip and stop rules are boolean
-masks, so autograd's gradient is exactly the gradient of the rule as written. Memory is bounded per chunk; when
+(tiles, pixels, K) tensors and transmittance comes from a cumulative product. The skip and stop rules are masks,
+so autograd's gradient is exactly the gradient of the rule as written. Memory is bounded per chunk; when
 gradients are needed over a large scene each chunk is checkpointed (recomputed in backward) so the saved
 activations do not grow with the number of (pixel, Gaussian) pairs.
 """
@@ -27,11 +29,13 @@ ALPHA_MAX = 0.99
 T_MIN = 1e-4
 _Q_FLOOR = -30.0  # exp(−30) ≈ 1e-13 ≪ 1/255
 
-# Elements of one (tiles, pixels, K) block; ~20 live temporaries of this size keep a chunk near 200 MB (float32).
-CHUNK_ELEMENTS = 2_500_000
+# Memory for one (tiles, pixels, K) block, counting ~16 live temporaries of that size; CHUNK_ELEMENTS overrides.
+CHUNK_BYTES = 200 * 2**20
+_LIVE_PER_ELEMENT = 16
+CHUNK_ELEMENTS: int | None = None
 # With gradients, checkpoint chunks once the activations autograd would keep exceed this many bytes.
 CHECKPOINT_ABOVE_BYTES = 1 << 30
-_SAVED_PER_ELEMENT = 14  # temporaries autograd keeps per (pixel, Gaussian) pair, measured roughly
+_SAVED_PER_ELEMENT = 8  # full-size tensors autograd keeps per block (measured: ~7)
 
 
 def rasterize_torch(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
@@ -157,7 +161,7 @@ def _composite_block(feats: torch.Tensor, origin: torch.Tensor, trans: torch.Ten
     weight = alpha * t_all[..., :-1]
     acc = torch.bmm(weight, feats[..., 6:10])  # (T, P, 4): Σ w·rgb and Σ w·z
     n = use.sum(-1, dtype=torch.int32)
-    return acc, t_all[..., -1], done, n
+    return acc, t_all[..., -1].clone(), done, n  # clone: a view would pin all of t_all in memory
 
 
 def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor, colors: torch.Tensor,
@@ -169,7 +173,7 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tens
     dev, dt = means2d.device, means2d.dtype
     gx, gy = math.ceil(width / tile_size), math.ceil(height / tile_size)
     n_tiles, pixels = gx * gy, tile_size * tile_size
-    budget = chunk_elements or CHUNK_ELEMENTS
+    budget = chunk_elements or CHUNK_ELEMENTS or CHUNK_BYTES // (_LIVE_PER_ELEMENT * means2d.element_size())
     gauss, tile_start, tile_count = bin_gaussians(radii, tile_min, tile_max, depths, n_tiles, gx)
 
     feats = torch.cat([means2d, conics, opacities[:, None], colors, depths[:, None]], dim=-1)
@@ -179,7 +183,7 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tens
         use_checkpoint = needs_grad and pairs * _SAVED_PER_ELEMENT * feats.element_size() > CHECKPOINT_ABOVE_BYTES
     use_checkpoint = use_checkpoint and needs_grad
 
-    done_tiles, acc_parts, t_parts, n_parts = [], [], [], []
+    chunk_tiles, acc_parts, t_parts, n_parts = [], [], [], []
     counts_np = tile_count.cpu().numpy()
     for tiles_np, kblock in _plan_chunks(counts_np, pixels, budget):
         tiles = torch.as_tensor(tiles_np, device=dev)
@@ -189,8 +193,9 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tens
         done = None
         acc = torch.zeros(len(tiles_np), pixels, 4, dtype=dt, device=dev)
         ncon = torch.zeros(len(tiles_np), pixels, dtype=torch.int32, device=dev)
-        for k0 in range(0, int(counts_np[tiles_np[-1]]), kblock):
-            kk = torch.arange(k0, k0 + kblock, device=dev)
+        kmax = int(counts_np[tiles_np[-1]])
+        for k0 in range(0, kmax, kblock):
+            kk = torch.arange(k0, min(k0 + kblock, kmax), device=dev)
             valid = kk[None, :] < count[:, None]
             idx = torch.where(valid, start[:, None] + kk[None, :], torch.zeros_like(valid, dtype=torch.int64))
             f = feats[gauss[idx]]
@@ -204,7 +209,7 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tens
             acc, ncon = acc + d_acc, ncon + n
             if done is not None and bool(done.all()):
                 break
-        done_tiles.append(tiles)
+        chunk_tiles.append(tiles)
         acc_parts.append(acc)
         t_parts.append(trans)
         n_parts.append(ncon)
@@ -212,8 +217,8 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tens
     acc_t = torch.zeros(n_tiles, pixels, 4, dtype=dt, device=dev)
     t_t = torch.ones(n_tiles, pixels, dtype=dt, device=dev)
     n_t = torch.zeros(n_tiles, pixels, dtype=torch.int32, device=dev)
-    if done_tiles:
-        ids = torch.cat(done_tiles)
+    if chunk_tiles:
+        ids = torch.cat(chunk_tiles)
         acc_t = acc_t.index_copy(0, ids, torch.cat(acc_parts))
         t_t = t_t.index_copy(0, ids, torch.cat(t_parts))
         n_t = n_t.index_copy(0, ids, torch.cat(n_parts))
