@@ -134,11 +134,10 @@ def _dataset_root(args: argparse.Namespace) -> Path:
 def _gaussian_config(args: argparse.Namespace, **changes):
     from methods.gaussians.train import TrainConfig
 
-    if getattr(args, "iterations", 0):
-        changes["iterations"] = args.iterations
     if getattr(args, "black_background", False):
         changes["white_background"] = False
-    return TrainConfig.preset(args.config, **changes)
+    cfg = TrainConfig.preset(args.config, preview_interval_s=float("inf"), **changes)  # a progress bar shows no images
+    return cfg.scaled_to(args.iterations) if getattr(args, "iterations", 0) else cfg
 
 
 def _gaussian_trainer(args: argparse.Namespace):
@@ -212,7 +211,8 @@ def _gaussian_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="", help="gaussians: nerf_synthetic-format folder (default: --preset)")
     p.add_argument("--preset", default="default", help="gaussians: generated dataset preset (tiny, default)")
     p.add_argument("--config", default="cpu_small", help="gaussians: training preset (paper, cpu_small, test_tiny)")
-    p.add_argument("--iterations", type=int, default=0, help="gaussians: override the preset's iterations")
+    p.add_argument("--iterations", type=int, default=0,
+                   help="gaussians: run this many iterations, scaling the preset's schedule to match")
     p.add_argument("--black-background", action="store_true", help="gaussians: composite on black, not white")
 
 

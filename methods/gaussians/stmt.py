@@ -150,16 +150,15 @@ class StmtBenchmark:
         base = Path(self.load_dir) if self.load_dir is not None else Path(self.model_dir)  # type: ignore[arg-type]
         return base / setting / method / CHECKPOINT_NAME
 
-    def _cached(self, path: Path, cfg: TrainConfig):
-        """The cached model at ``path`` if it finished training with exactly ``cfg``; else None."""
+    def _probe(self, path: Path, cfg: TrainConfig) -> tuple[Any, int]:
+        """(model, iterations done) of a checkpoint at ``path`` trained with exactly ``cfg``; (None, 0) if none."""
         if self.retrain or not path.is_file():
-            return None
+            return None, 0
         try:
             model, got, it = load_trained_model(path)
         except (CheckpointError, ValueError):
-            return None
-        same = _config_key(self.root, got) == _config_key(self.root, cfg) and it >= cfg.iterations
-        return model if same else None
+            return None, 0
+        return (model, it) if _config_key(self.root, got) == _config_key(self.root, cfg) else (None, 0)
 
     def _get_model(self, setting: StmtSetting, method: str, progress: ProgressFn, should_stop: StopFn):
         path = self._model_path(setting.key, method)
@@ -169,13 +168,14 @@ class StmtBenchmark:
                 raise ValueError(f"{path}: holds a '{cfg.method}' model, expected '{method}'")
             return model, False
         cfg = self.config.with_(method=method, train_scale=setting.train_scale, eval_split="",
-                                out_dir=str(path.parent), checkpoint_every=0)
-        model = self._cached(path, cfg)
-        if model is not None:
-            self._say(f"{setting.key}/{method}: using cached model {path}")
-            return model, False
-        trainer = GaussianTrainer.from_path(self.root, cfg, name=f"{setting.key}/{method}")
+                                out_dir=str(path.parent))
+        model, done = self._probe(path, cfg)
         tag = f"{setting.key}/{method}"
+        if model is not None and done >= cfg.iterations:
+            self._say(f"{tag}: using cached model {path}")
+            return model, False
+        # a cancelled earlier run of the same config continues where it stopped
+        trainer = GaussianTrainer.from_path(self.root, cfg, name=tag, resume=path if model is not None else None)
         t0 = time.perf_counter()
 
         def forward(p: Progress) -> None:
@@ -185,8 +185,8 @@ class StmtBenchmark:
         if summary["cancelled"]:
             from methods.jobs import JobCancelled
 
-            raise JobCancelled(f"stmt cancelled while training {tag} (checkpoint kept at {summary['checkpoint']})")
-        self._say(f"{tag}: trained {summary['iterations']} iterations in {time.perf_counter() - t0:.0f} s, "
+            raise JobCancelled(f"stmt cancelled while training {tag}; re-run to continue from {summary['checkpoint']}")
+        self._say(f"{tag}: trained {summary['iterations'] - done} iterations in {time.perf_counter() - t0:.0f} s, "
                   f"{summary['n_gaussians']} Gaussians")
         return trainer.model, True
 

@@ -130,6 +130,20 @@ class TrainConfig:
             changes["lr"] = replace(self.lr, position_max_steps=int(changes["iterations"]))
         return replace(self, **changes)
 
+    def scaled_to(self, iterations: int) -> "TrainConfig":
+        """The same recipe compressed or stretched to ``iterations``: densification window and interval, opacity
+        resets, SH and 3D-filter intervals, checkpoints and the position-LR horizon all scale proportionally."""
+        if iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        f = iterations / self.iterations
+        d = self.densify
+        step = lambda v: max(1, round(v * f)) if v > 0 else v  # noqa: E731 - 0 keeps meaning "never"
+        densify = replace(d, from_iter=round(d.from_iter * f), until_iter=round(d.until_iter * f),
+                          interval=step(d.interval), opacity_reset_interval=step(d.opacity_reset_interval))
+        return replace(self, iterations=int(iterations), densify=densify, sh_interval=step(self.sh_interval),
+                       filter3d_interval=step(self.filter3d_interval), checkpoint_every=step(self.checkpoint_every),
+                       lr=replace(self.lr, position_max_steps=int(iterations)))
+
     @staticmethod
     def preset(name: str, **changes: Any) -> "TrainConfig":
         """A named preset, optionally changed; unknown names are one clear error."""
@@ -162,9 +176,9 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         max_eval_views=10, checkpoint_every=500),
     # unit tests: a couple of hundred iterations at 32 px
     "test_tiny": TrainConfig(
-        name="test_tiny", iterations=250, n_init_points=1500, sh_degree=1, sh_interval=100, filter3d_interval=25,
-        lr=LearningRates(position_max_steps=250),
-        densify=DensifyConfig(from_iter=50, until_iter=200, interval=50, opacity_reset_interval=1000),
+        name="test_tiny", iterations=300, n_init_points=500, sh_degree=1, sh_interval=100, filter3d_interval=25,
+        lr=LearningRates(position_max_steps=300),
+        densify=DensifyConfig(from_iter=50, until_iter=250, interval=50, opacity_reset_interval=1000),
         preview_interval_s=0.5),
 }
 
