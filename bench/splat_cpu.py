@@ -83,6 +83,31 @@ def timed(fn, reps: int) -> float:
     return sorted(best)[len(best) // 2]
 
 
+def time_training(steps: int, preset: str) -> list[dict]:
+    """Optimisation steps per second of the real trainer (`cpu_small`) on the bundled synthetic scene, including
+    densification as scheduled; the first 5 steps (allocation, imports) are not timed."""
+    from methods.datasets.generate import ensure_dataset
+    from methods.gaussians.train import GaussianTrainer, TrainConfig
+
+    root = ensure_dataset(preset)
+    out = []
+    for method in ("3dgs", "mip"):
+        cfg = TrainConfig.preset("cpu_small", method=method, max_eval_views=1, preview_interval_s=float("inf"),
+                                 out_dir=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-train-{method}"))
+        trainer = GaussianTrainer.from_path(root, cfg)
+        for _ in range(5):
+            trainer.step()
+        n0 = trainer.model.num_gaussians
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            trainer.step()
+        dt = (time.perf_counter() - t0) / steps
+        ds = trainer.train_set
+        out.append({"method": method, "image": f"{ds.width}x{ds.height}", "steps": steps, "n_start": n0,
+                    "n_end": trainer.model.num_gaussians, "s_per_step": dt})
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000")
@@ -92,6 +117,8 @@ def main() -> int:
     ap.add_argument("--dense-rows", type=int, default=48, help="rows the dense reference is timed on")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     ap.add_argument("--json", default="", help="also write the rows as JSON here")
+    ap.add_argument("--train-steps", type=int, default=60, help="cpu_small training steps to time (0 = skip)")
+    ap.add_argument("--train-preset", default="default", help="synthetic dataset preset for the training row")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -129,6 +156,8 @@ def main() -> int:
                          "forward_s": t_d, "forward_backward_s": None, "composited_per_px": None,
                          "note": f"timed on {r}/{h} rows, scaled; max |Δ| vs tiled = {diff:.1e}"})
 
+    train_rows = time_training(args.train_steps, args.train_preset) if args.train_steps else []
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nCPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, load {load:.1f}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {w}×{h}, float32, median of "
@@ -140,9 +169,16 @@ def main() -> int:
         cp = "—" if r["composited_per_px"] is None else f"{r['composited_per_px']:.1f}"
         print(f"| {r['renderer']} | {r['N']:,} | {r['visible']:,} | {r['forward_s']:.2f} | {fb} | {cp} | "
               f"{r['note']} |")
+    if train_rows:
+        print("\n| training (cpu_small) | image | steps | Gaussians at start → end | s/step | steps/s |")
+        print("|---|---|---:|---|---:|---:|")
+        for r in train_rows:
+            print(f"| {r['method']} | {r['image']} | {r['steps']} | {r['n_start']:,} → {r['n_end']:,} | "
+                  f"{r['s_per_step']:.3f} | {1 / r['s_per_step']:.1f} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"width": w, "height": h, "threads": torch.get_num_threads(),
-                                               "cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+                                               "cpu_count": os.cpu_count(), "rows": rows,
+                                               "training": train_rows}, indent=2))
     return 0
 
 

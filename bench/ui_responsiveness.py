@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--size", default="1440x900")
     ap.add_argument("--json", default="", help="also write the rows as JSON here")
+    ap.add_argument("--views", default="", help="comma-separated views to open (default: all registered)")
     ap.add_argument("--switch-ms", type=float, default=0.0, help="sys.setswitchinterval (ms); 0 keeps the default")
     args = ap.parse_args()
     if args.switch_ms:
@@ -56,7 +57,8 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     rows = []
     with virtual_display():
-        studio = Studio(StudioConfig(width=w, height=h))
+        views = tuple(v for v in args.views.split(",") if v) or None
+        studio = Studio(StudioConfig(width=w, height=h, views=views))
         studio.setup()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not studio.warmed_up.is_set():
@@ -90,7 +92,7 @@ def main() -> int:
         handle.cancel()
         studio.close()
 
-    print(f"\nUI frame time, {w}x{h} window, {os.cpu_count()} cores, "
+    print(f"\nUI frame time, {w}x{h} window, views: {args.views or 'all'}, {os.cpu_count()} cores, "
           f"max_fps cap {StudioConfig().max_fps:.0f}\n")
     print(f"| {'scenario':<30} | frames | p50 ms | p95 ms | max ms |   fps | note")
     print(f"|{'-' * 32}|--------|--------|--------|--------|-------|------")

@@ -249,13 +249,16 @@ def test_splat_view_trains_from_the_gui_follows_the_live_model_and_scores_agains
     assert len(items) == 1 + 2  # free camera + the tiny preset's 2 test views
     dpg.set_value(view.tags["gt_view"], items[1])
     dpg.set_value(view.tags["zoom"], 1.0)  # 2x: ground truth rendered at scale 2
-    settle(studio, view)
+
+    def latest_has(pred):  # live-model requests change on a clock while training, so wait for the frame itself
+        return lambda: (f := view.worker.latest()) is not None and view.uploaded_version == f.version and pred(f)
+
+    assert run_until(studio, latest_has(lambda f: f.request.option("gt_scale") == 2.0 and "psnr" in f.frame.aux), 90)
     fin = view.worker.latest()
     assert fin.request.option("gt_scale") == 2.0 and fin.request.width == 64
     assert np.isfinite(fin.frame.aux["psnr"]) and "PSNR" in dpg.get_value(view.tags["psnr"])
     dpg.set_value(view.tags["render_mode"], "error")
-    settle(studio, view)
-    assert view.worker.latest().request.option("mode") == "error"
+    assert run_until(studio, latest_has(lambda f: f.request.option("mode") == "error"), 90)
 
     handle.cancel()
     assert run_until(studio, lambda: handle.finished, 30)

@@ -6,7 +6,6 @@ carries its PSNR in ``aux["psnr"]``.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -86,7 +85,10 @@ class SplatSource:
         if mode not in RENDER_MODES:
             raise ValueError(f"unknown render mode '{mode}'; choose one of {', '.join(RENDER_MODES)}")
         t0 = time.perf_counter()
-        with torch.no_grad(), (lock if lock is not None else contextlib.nullcontext()):
+        with torch.no_grad():
+            if lock is not None:  # a live training model: copy it under the lock (cheap), render outside it,
+                with lock:        # so a slow render never stalls the optimiser
+                    model = model.clone()
             sh = request.option("sh_degree", None)  # a limit: never above what the model has (yet)
             sh = model.active_sh_degree if sh is None else min(int(sh), model.active_sh_degree)
             out = model.render(request.camera, filter=request.option("filter", "mip"),
