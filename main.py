@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("__GLVND_DISALLOW_PATCHING", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning: with one core busy, spinning made torch ~30x slower
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 

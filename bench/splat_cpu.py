@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see main.py
+
 import torch  # noqa: E402
 
 from render.splat import project_gaussians, rasterize  # noqa: E402
