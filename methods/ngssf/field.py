@@ -1,0 +1,120 @@
+"""The single field interface: ``field(x, cov=None)`` over points in [-1, 1]^d.
+
+Coordinates follow ``grid_sample``: for images, coordinate 0 runs along columns (left → right) and coordinate 1
+along rows (top → bottom), with ±1 on the centres of the border pixels (``align_corners=True``), so an N-pixel
+axis has σ_px = σ·(N−1)/2. ``cov`` is a *true* Gaussian covariance in these units and may be
+
+* ``None`` or 0 — the unsmoothed signal;
+* a scalar variance σ², or a (B,) tensor of per-point variances (isotropic);
+* a (d, d) covariance, or (B, d, d) per-point covariances (anisotropic).
+
+:func:`normalize_cov` turns all of these into ``None`` or a (B, d, d) tensor and rejects bad input with one clear
+line, so subclasses implement :meth:`Field.evaluate` for exactly those two cases.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Union
+
+import numpy as np
+import torch
+
+CovLike = Union[None, float, int, np.ndarray, torch.Tensor]
+
+
+def normalize_cov(cov: CovLike, batch: int, dim: int, *, anisotropic: bool = True,
+                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                  name: str = "field") -> torch.Tensor | None:
+    """``None`` (no smoothing) or a (batch, dim, dim) tensor of symmetric PSD covariances.
+
+    ``anisotropic=False`` fields accept only scalar or per-point variances and raise on any matrix."""
+    if cov is None:
+        return None
+    c = torch.as_tensor(cov, dtype=dtype, device=device)
+    if not bool(torch.isfinite(c).all()):
+        raise ValueError(f"{name}: covariance contains NaN or inf; pass finite variances ≥ 0")
+    if c.ndim == 0 or (c.ndim == 1 and c.shape[0] == batch):
+        if bool((c < 0).any()):
+            raise ValueError(f"{name}: variance must be ≥ 0, got min {float(c.min()):.3g}")
+        if c.ndim == 0 and float(c) == 0.0:
+            return None
+        v = c.expand(batch) if c.ndim == 0 else c
+        return v[:, None, None] * torch.eye(dim, dtype=dtype, device=device)
+    if not anisotropic:
+        raise ValueError(f"{name} is isotropic only: pass a scalar variance (or one per point), "
+                         f"not a covariance matrix of shape {tuple(c.shape)}")
+    if c.ndim == 2 and c.shape == (dim, dim):
+        c = c.expand(batch, dim, dim)
+    elif not (c.ndim == 3 and c.shape == (batch, dim, dim)):
+        raise ValueError(f"{name}: covariance must be a scalar, ({batch},), ({dim},{dim}) or ({batch},{dim},{dim}); "
+                         f"got shape {tuple(c.shape)}")
+    scale = c.abs().amax(dim=(-2, -1)).clamp_min(1e-30)
+    if bool(((c - c.transpose(-1, -2)).abs().amax(dim=(-2, -1)) > 1e-5 * scale + 1e-12).any()):
+        raise ValueError(f"{name}: covariance matrices must be symmetric")
+    if bool((torch.linalg.eigvalsh(c.double()).min(dim=-1).values < -1e-6 * scale.double()).any()):
+        raise ValueError(f"{name}: covariance matrices must be positive semi-definite")
+    return c
+
+
+def max_variance(cov: CovLike, dim: int) -> float:
+    """Largest eigenvalue over all given covariances (0 for none): what border crops and sample counts use."""
+    c = normalize_cov(cov, 1 if cov is None or torch.as_tensor(cov).ndim in (0, 2) else
+                      torch.as_tensor(cov).shape[0], dim, dtype=torch.float64)
+    return 0.0 if c is None else float(torch.linalg.eigvalsh(c).max())
+
+
+class Field(ABC):
+    """A signal R^d → R^channels that can be queried smoothed by a Gaussian.
+
+    ``smooth_exact`` says whether :meth:`evaluate` returns the exact Gaussian convolution (analytic/grid fields
+    with closed forms) or an approximation (neural fields)."""
+
+    dim: int = 2
+    channels: int = 3
+    anisotropic: bool = True
+    name: str = "field"
+
+    def __call__(self, x: torch.Tensor, cov: CovLike = None) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"{self.name}: points must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        c = normalize_cov(cov, x.shape[0], self.dim, anisotropic=self.anisotropic, device=x.device,
+                          dtype=x.dtype, name=self.name)
+        return self.evaluate(x, c)
+
+    @abstractmethod
+    def evaluate(self, x: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
+        """(B, channels) values at ``x`` (B, d); ``cov`` is None or (B, d, d), already validated."""
+
+
+def grid_points(shape: tuple[int, ...], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Points of a regular grid over [-1, 1]^d with nodes on ±1, in row-major order of ``shape``.
+
+    ``shape`` is (H, W) for images (coordinate 0 = column, coordinate 1 = row) and (D, H, W) for volumes
+    (coordinates x = last axis … z = first axis), so ``values.reshape(*shape, C)`` is an image/volume."""
+    axes = [torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device)
+            for n in shape]
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([m.reshape(-1) for m in reversed(mesh)], dim=-1)
+
+
+def eval_grid(field: Field, shape: tuple[int, ...], cov: CovLike = None, chunk: int = 1 << 16,
+              device: torch.device | str = "cpu") -> torch.Tensor:
+    """The field on :func:`grid_points` as a (*shape, channels) tensor, evaluated in chunks without gradients.
+
+    ``cov`` may be per point only as a (N,) or (N, d, d) tensor with N = prod(shape)."""
+    pts = grid_points(shape, device)
+    n = pts.shape[0]
+    per_point = cov is not None and torch.as_tensor(cov).ndim in (1, 3)
+    out = []
+    with torch.no_grad():
+        for s in range(0, n, chunk):
+            c = torch.as_tensor(cov)[s:s + chunk].to(device) if per_point else cov
+            out.append(field(pts[s:s + chunk], c))
+    return torch.cat(out).reshape(*shape, -1)
+
+
+def border_crop(shape_res: int, variance: float) -> int:
+    """Cells to drop on each side before comparing with ground truth: ceil(3σ·res/2) (paper's rule)."""
+    return int(math.ceil(3.0 * math.sqrt(max(variance, 0.0)) * shape_res / 2.0))
