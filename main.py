@@ -7,6 +7,8 @@
     python main.py train gaussians --preset default --config cpu_small --variant mip
     python main.py eval gaussians --preset default --config cpu_small --json stmt.json
     python main.py render gaussians --ply point_cloud.ply --cameras transforms.json --out renders --zoom 2
+    python main.py train ngssf astronaut         # a neural scale-space field of a photo (cpu preset)
+    python main.py eval ngssf astronaut          # its PSNR/SSIM vs the exact Gaussian blur
     python main.py info                          # device, GL renderer, versions
 """
 from __future__ import annotations
@@ -110,8 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from methods.demo_jobs import FitImageJob
     from methods.jobs import run_headless
 
-    trainers = {"demo": lambda: FitImageJob(steps=args.steps), "gaussians": lambda: _gaussian_trainer(args)}
-    reports = {"gaussians": _report_gaussian_training}
+    trainers = {"demo": lambda: FitImageJob(steps=args.steps), "gaussians": lambda: _gaussian_trainer(args),
+                "ngssf": lambda: _ngssf_job(args)}
+    reports = {"gaussians": _report_gaussian_training, "ngssf": lambda r: _report_ngssf_training(args, r)}
     if args.method not in trainers:
         return _fail(f"unknown method '{args.method}'; available: {', '.join(trainers)}")
     result = run_headless(trainers[args.method]())
@@ -137,7 +140,7 @@ def _gaussian_config(args: argparse.Namespace, **changes):
 
     if getattr(args, "black_background", False):
         changes["white_background"] = False
-    cfg = TrainConfig.preset(args.config, preview_interval_s=float("inf"), **changes)  # a progress bar shows no images
+    cfg = TrainConfig.preset(args.config or "cpu_small", preview_interval_s=float("inf"), **changes)  # a progress bar shows no images
     return cfg.scaled_to(args.iterations) if getattr(args, "iterations", 0) else cfg
 
 
@@ -172,6 +175,86 @@ def cmd_eval_gaussians(args: argparse.Namespace) -> int:
     print(format_report(result))
     if args.json:
         print(f"wrote {write_json(args.json, result)}")
+    return 0
+
+
+# ----- NGSSF (train / eval) --------------------------------------------------------------------------------------
+def _ngssf_job(args: argparse.Namespace):
+    from methods.ngssf.train import train_preset
+    from methods.ngssf.train_job import TrainNGSSFJob
+
+    if not args.target and args.modality != "ackley":
+        raise ValueError("train ngssf needs what to train on: a bundled photo name (e.g. astronaut) or an image "
+                         "path (a mesh path/shape with --modality mesh)")
+    changes = {"preview_every_s": 30.0}  # the bar shows the sharp-field PSNR measured with each preview
+    if args.iterations:
+        changes["iterations"] = args.iterations
+    if args.image_size:
+        changes["image_size"] = args.image_size
+    cfg = train_preset(args.config or "cpu", **changes)
+    return TrainNGSSFJob(args.target or "ackley", config=cfg, modality=args.modality, out_dir=args.out,
+                         resume=not args.fresh)
+
+
+def _report_ngssf_training(args: argparse.Namespace, r: dict) -> None:
+    state = "cancelled at" if r["cancelled"] else "trained"
+    print(f"NGSSF: {state} {r['iterations']} iterations in {r['seconds']:.0f} s, final loss {r['final_loss']:.5f}, "
+          f"calibration c = {r['calibration']:.4g}")
+    if "checkpoint" in r:
+        print(f"  checkpoint {r['checkpoint']}")
+    if getattr(args, "bundle", False) and not r["cancelled"]:
+        from methods.ngssf.demo import bundle_demo
+        from methods.ngssf.train import load_field
+
+        field, meta = load_field(r["checkpoint"])
+        size = int(meta["config"]["image_size"])
+        print(f"  bundled  {bundle_demo(field, args.target, size, extra={'step': meta['step']})}")
+
+
+def cmd_eval_ngssf(args: argparse.Namespace) -> int:
+    import json
+
+    from methods.ngssf.evaluate import evaluate_picture
+    from methods.ngssf.modalities import load_picture
+
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    if args.field:
+        from methods.ngssf.train import load_field
+
+        field, meta = load_field(args.field)
+        size = int(meta["config"]["image_size"]) if meta.get("config") else 256
+    else:
+        from methods.ngssf.demo import available_demos, load_demo
+
+        if args.image in available_demos() and not args.config:
+            demo = load_demo(args.image)
+            field, size = demo.field, demo.image.shape[0]
+            log(f"using the bundled field for '{args.image}'")
+        else:
+            from methods.jobs import run_headless
+            from methods.ngssf.train import load_field, train_preset
+            from methods.ngssf.train_job import TrainNGSSFJob
+
+            job = TrainNGSSFJob(args.image, config=train_preset(args.config or "cpu", preview_every_s=float("inf")))
+            result = run_headless(job)
+            field, meta = load_field(result["checkpoint"])
+            size = job.config.image_size
+    image, label = load_picture(args.image, size)
+    report = evaluate_picture(field, image, label=label, covariances=args.covariances, log=log)
+    print(report.table())
+    if args.json:
+        from methods.io import atomic_open
+
+        with atomic_open(args.json, "w") as f:
+            json.dump(report.to_json(), f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_render_ngssf(args: argparse.Namespace) -> int:
+    from methods.ngssf.render_cli import render_field
+
+    print(render_field(args.field, args.cov, args.out, size=args.size, res=args.res))
     return 0
 
 
@@ -211,7 +294,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _gaussian_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="", help="gaussians: nerf_synthetic-format folder (default: --preset)")
     p.add_argument("--preset", default="default", help="gaussians: generated dataset preset (tiny, default)")
-    p.add_argument("--config", default="cpu_small", help="gaussians: training preset (paper, cpu_small, test_tiny)")
+    p.add_argument("--config", default="", help="training preset: gaussians paper, cpu_small (default), test_tiny; "
+                                                "ngssf paper, cpu (default), test_tiny")
     p.add_argument("--iterations", type=int, default=0,
                    help="gaussians: run this many iterations, scaling the preset's schedule to match")
     p.add_argument("--black-background", action="store_true", help="gaussians: composite on black, not white")
@@ -258,13 +342,27 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("--background", default="white", choices=("white", "black"))
     rg.set_defaults(func=cmd_render_gaussians)
 
+    rn = rs.add_parser("ngssf", help="a scale-space field at one Gaussian scale: image (2D) or smoothed mesh (3D)")
+    rn.add_argument("field", help="training checkpoint, or a bundled demo name (astronaut, chelsea)")
+    rn.add_argument("--cov", default="0", help="variance, or a covariance's upper triangle a,b,c (2D) / 6 values (3D)")
+    rn.add_argument("--out", required=True, help=".png/.jpg for 2D fields, .ply/.obj for SDF fields")
+    rn.add_argument("--size", type=int, default=512, help="image size (2D)")
+    rn.add_argument("--res", type=int, default=128, help="marching-cubes grid (3D)")
+    rn.set_defaults(func=cmd_render_ngssf)
+
     t = sub.add_parser("train", help="run a training job with a progress bar")
-    t.add_argument("method", help="what to train: demo, gaussians")
+    t.add_argument("method", help="what to train: demo, gaussians, ngssf")
+    t.add_argument("target", nargs="?", default="", help="ngssf: bundled photo name or image path (or mesh)")
+    t.add_argument("--modality", default="picture", choices=("picture", "texture", "mesh", "ackley"),
+                   help="ngssf: what the target is")
+    t.add_argument("--image-size", type=int, default=0, help="ngssf: train on the picture resized to this")
+    t.add_argument("--fresh", action="store_true", help="ngssf: ignore an existing checkpoint in the run folder")
+    t.add_argument("--bundle", action="store_true", help="ngssf: also write the field as the studio's demo")
     t.add_argument("--steps", type=int, default=300, help="demo: optimisation steps")
     _gaussian_data_args(t)
     t.add_argument("--variant", default="mip", choices=("3dgs", "mip"), help="gaussians: 3DGS or Mip-Splatting")
     t.add_argument("--scale", type=float, default=1.0, help="gaussians: dataset scale to train at (e.g. 0.125)")
-    t.add_argument("--out", default="", help="gaussians: output folder (default: <cache>/runs/...)")
+    t.add_argument("--out", default="", help="output folder (default: <cache>/runs/...)")
     t.add_argument("--resume", default="", help="gaussians: continue from this checkpoint.pt")
     t.set_defaults(func=cmd_train)
 
@@ -281,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--retrain", action="store_true", help="ignore cached models")
     eg.add_argument("--max-views", type=int, default=0, help="test views per scale (0 = all)")
     eg.set_defaults(func=cmd_eval_gaussians)
+
+    en = es.add_parser("ngssf", help="a scale-space field vs the exact Gaussian blur (PSNR/SSIM per variance)")
+    en.add_argument("image", help="bundled photo name (e.g. astronaut) or image path")
+    en.add_argument("--field", default="", help="a training checkpoint (default: the bundled demo, else train)")
+    en.add_argument("--config", default="", help="train with this preset first (paper, cpu, test_tiny)")
+    en.add_argument("--covariances", type=int, default=100, help="random covariance matrices to average over")
+    en.add_argument("--json", default="", help="also write the results here")
+    en.set_defaults(func=cmd_eval_ngssf)
 
     i = sub.add_parser("info", help="print the compute device and GL renderer")
     i.set_defaults(func=cmd_info)

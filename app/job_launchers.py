@@ -93,6 +93,14 @@ def _fit_job(steps: int, size: int) -> Job:
     return FitImageJob(steps=int(steps), size=int(size))
 
 
+def _ngssf_job(target: str, modality: str, preset: str, iterations: int) -> Job:
+    from methods.ngssf.train import train_preset
+    from methods.ngssf.train_job import TrainNGSSFJob
+
+    cfg = train_preset(preset, **({"iterations": int(iterations)} if iterations else {}))
+    return TrainNGSSFJob(target.strip() or "astronaut", config=cfg, modality=modality)
+
+
 def discover_launchers() -> dict[str, JobLauncher]:
     if not LAUNCHERS:
         register_launcher(JobLauncher("Generate synthetic dataset", _dataset_job, (
@@ -104,5 +112,11 @@ def discover_launchers() -> dict[str, JobLauncher]:
         register_launcher(JobLauncher("Fit tiny MLP to an image (demo)", _fit_job, (
             Opt("steps", "steps", 600, min=1, max=100000),
             Opt("size", "image size", 64, min=8, max=512),
+        )))
+        register_launcher(JobLauncher("Train NGSSF scale-space field", _ngssf_job, (
+            Opt("target", "photo name / image or mesh path", "astronaut"),
+            Opt("modality", "modality", "picture", choices=("picture", "texture", "mesh", "ackley")),
+            Opt("preset", "preset", "cpu", choices=("cpu", "paper", "test_tiny")),
+            Opt("iterations", "iterations (0 = preset)", 0, min=0, max=1000000),
         )))
     return dict(LAUNCHERS)

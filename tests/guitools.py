@@ -28,3 +28,5 @@ def settle(studio, view, timeout: float = 60.0) -> None:
                 and not fin.request.preview and view.last_request is not None
                 and fin.request.same_as(view.last_request))
     assert run_until(studio, done, timeout), f"view {view.name} did not settle: {view.worker.error}"
+    for _ in range(2):  # the screen capture reads the previous frame: draw the uploaded one twice
+        studio.frame()

@@ -44,17 +44,28 @@ def normalize_cov(cov: CovLike, batch: int, dim: int, *, anisotropic: bool = Tru
     if not anisotropic:
         raise ValueError(f"{name} is isotropic only: pass a scalar variance (or one per point), "
                          f"not a covariance matrix of shape {tuple(c.shape)}")
-    if c.ndim == 2 and c.shape == (dim, dim):
-        c = c.expand(batch, dim, dim)
-    elif not (c.ndim == 3 and c.shape == (batch, dim, dim)):
+    single = c.ndim == 2 and c.shape == (dim, dim)
+    if not single and not (c.ndim == 3 and c.shape == (batch, dim, dim)):
         raise ValueError(f"{name}: covariance must be a scalar, ({batch},), ({dim},{dim}) or ({batch},{dim},{dim}); "
                          f"got shape {tuple(c.shape)}")
+    _check_spd(c[None] if single else c, name)  # one check for a shared matrix, not one per point
+    return c.expand(batch, dim, dim) if single else c
+
+
+def _check_spd(c: torch.Tensor, name: str) -> None:
+    """Symmetric and positive semi-definite, up to round-off; 2×2 in closed form (per-pixel covariances of a
+    512² view would otherwise cost ~1 s of batched eigen-decompositions)."""
     scale = c.abs().amax(dim=(-2, -1)).clamp_min(1e-30)
     if bool(((c - c.transpose(-1, -2)).abs().amax(dim=(-2, -1)) > 1e-5 * scale + 1e-12).any()):
         raise ValueError(f"{name}: covariance matrices must be symmetric")
-    if bool((torch.linalg.eigvalsh(c.double()).min(dim=-1).values < -1e-6 * scale.double()).any()):
+    tol = 1e-6 * scale.double()
+    if c.shape[-1] == 2:
+        a, b, d = c[:, 0, 0].double(), c[:, 0, 1].double(), c[:, 1, 1].double()
+        bad = (a < -tol) | (d < -tol) | (a * d - b * b < -tol * scale.double())
+    else:
+        bad = torch.linalg.eigvalsh(c.double()).min(dim=-1).values < -tol
+    if bool(bad.any()):
         raise ValueError(f"{name}: covariance matrices must be positive semi-definite")
-    return c
 
 
 def max_variance(cov: CovLike, dim: int) -> float:

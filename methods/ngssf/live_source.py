@@ -1,0 +1,421 @@
+"""LiveSource for Gaussian scale-space fields: one forward pass draws a zoomable viewport blurred by any Σ.
+
+Coordinates are the field's (``methods/ngssf/field.py``): x ∈ [-1, 1]² with coordinate 0 along columns, 1 along
+rows, ±1 on the border pixel centres of the training image (N pixels ⇒ σ_px = σ·(N−1)/2). The request's
+``center`` is the viewport centre in these coordinates and ``zoom`` the sampling rate relative to the training
+image (zoom 1 = one training pixel per screen pixel, as in :func:`render.image_sampler.viewport_grid`).
+
+Request options (all optional):
+
+* ``mode`` — ``"isotropic"`` (Σ = σ²·I), ``"anisotropic"`` (Σ = R(θ)·diag(σ², σ²/r²)·R(θ)ᵀ, see
+  :func:`covariance`) or ``"foveated"`` (a per-pixel isotropic variance that grows with the distance from
+  ``fovea``, see :func:`foveated_variances`; the whole viewport is still one batched forward pass).
+* ``variance`` (σ², the major-axis variance; the maximum in foveated mode), ``ratio`` r ≥ 1, ``angle`` θ in degrees
+  (θ = 0: major axis horizontal; positive θ turns clockwise on screen because rows run downwards).
+* ``fovea`` (x, y) in field units, ``fovea_radius`` r0 (sharp disc radius, default 0.15).
+* ``antialias`` — add the screen-pixel footprint Σ_px = (0.5 px / zoom in field units)²·I (per axis for
+  non-square images), so zooming out stays alias-free: the zoom is the sampling rate relative to training.
+* ``compare`` — three panels side by side, [field | exact blur | |error|·``error_gain``]; ``aux["psnr"]`` is the
+  PSNR of the field against the exact blur over the image area. Foveated mode compares against an *approximate*
+  exact answer: exact blurs at :data:`FOVEA_LEVELS` σ levels, interpolated linearly in σ per pixel
+  (``aux["compare_note"]`` says so).
+* ``ellipse`` — draw the **2σ** ellipse of the Σ in use (including the anti-alias footprint) in screen pixels at
+  the panel centre; in foveated mode the circle of radius r0 around the fovea (inside it nothing is blurred).
+* ``render_scale`` — the request's width over the panel's (previews render smaller and are stretched to the
+  panel), so the viewport covers the same region at every preview size; ``revision`` — a clock that makes the
+  source re-copy a live (training) field.
+
+Exact blurs (:func:`methods.ngssf.ground_truth.gaussian_blur_exact`) are the slow part on CPU, so they are cached
+by covariance. A field guarded by a lock (the model of a running training job) is deep-copied under the lock once
+per ``revision`` and then evaluated without it, so drawing never blocks a training step.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from methods.ngssf.field import Field, normalize_cov
+from render.colormap import colormap
+from render.live import Frame, RenderRequest
+
+MODES = ("isotropic", "anisotropic", "foveated")
+BACKGROUND = 0.1
+FOVEA_LEVELS = 8  # exact blurs interpolated for the foveated reference
+ELLIPSE_K = 2.0  # the overlay shows the 2σ ellipse
+ELLIPSE_COLOR = (1.0, 0.85, 0.2)
+GAP = 2  # pixels between compare panels
+CHUNK = 1 << 14
+
+
+# ----- exact blur ------------------------------------------------------------------------------------------------
+def exact_blur(image: np.ndarray, cov: Any) -> np.ndarray:
+    """The ground truth: :func:`methods.ngssf.ground_truth.gaussian_blur_exact` (field units, reflection)."""
+    from methods.ngssf.ground_truth import gaussian_blur_exact
+
+    return np.asarray(gaussian_blur_exact(np.asarray(image, dtype=np.float32), cov), dtype=np.float32)
+
+
+# ----- covariances -----------------------------------------------------------------------------------------------
+def covariance(variance: float, ratio: float = 1.0, angle_deg: float = 0.0) -> np.ndarray:
+    """Σ = R(θ)·diag(σ², σ²/r²)·R(θ)ᵀ: major-axis variance σ², minor σ²/r², major axis at θ degrees from +x."""
+    if variance < 0 or ratio < 1:
+        raise ValueError(f"need variance ≥ 0 and anisotropy ratio ≥ 1, got {variance:g} and {ratio:g}")
+    t = math.radians(angle_deg)
+    r = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    return r @ np.diag([variance, variance / ratio ** 2]) @ r.T
+
+
+def pixel_footprint(zoom: float, image_size: tuple[int, int]) -> np.ndarray:
+    """Σ_px: a Gaussian of σ = 0.5 screen pixel (= 0.5/zoom training pixels) in field units; image_size = (w, h)."""
+    w, h = image_size
+    sx, sy = 1.0 / (zoom * max(w - 1, 1)), 1.0 / (zoom * max(h - 1, 1))  # 0.5/zoom px · 2/(N−1)
+    return np.diag([sx * sx, sy * sy])
+
+
+def foveated_variances(points: np.ndarray | torch.Tensor, fovea: tuple[float, float], max_variance: float,
+                       radius: float = 0.15, falloff: float = 1.0) -> np.ndarray:
+    """σ²(d) = σ²_max·clamp((d − r0)/(falloff − r0), 0, 1)²: sharp within r0 of the fovea, full blur at ``falloff``
+    (distances in field units), so σ grows linearly with eccentricity."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    d = np.hypot(p[:, 0] - fovea[0], p[:, 1] - fovea[1])
+    t = np.clip((d - radius) / max(falloff - radius, 1e-6), 0.0, 1.0)
+    return (max_variance * t * t).astype(np.float64)
+
+
+def ellipse_outline(cov: np.ndarray, zoom: float, image_size: tuple[int, int], k: float = ELLIPSE_K,
+                    n: int | None = None) -> np.ndarray:
+    """(n, 2) screen-pixel offsets (x right, y down) of the k-σ ellipse of ``cov`` (field units) at ``zoom``."""
+    w, h = image_size
+    s = np.diag([(w - 1) / 2.0 * zoom, (h - 1) / 2.0 * zoom])
+    cs = s @ np.asarray(cov, dtype=np.float64) @ s
+    vals, vecs = np.linalg.eigh(cs)
+    axes = k * np.sqrt(np.clip(vals, 0, None))
+    if n is None:
+        n = int(np.clip(4 * math.pi * float(axes.max()), 24, 4000))
+    t = np.linspace(0, 2 * math.pi, n, endpoint=False)
+    return (vecs @ (axes[:, None] * np.stack([np.cos(t), np.sin(t)]))).T
+
+
+def viewport_points(center: tuple[float, float], zoom: float, width: int, height: int,
+                    image_size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 2) field coordinates of a viewport's pixel centres (same zoom/pan rule as viewport_grid)."""
+    w, h = image_size
+    uc = (center[0] + 1) * (w - 1) / 2.0  # viewport centre in training-image pixels
+    vc = (center[1] + 1) * (h - 1) / 2.0
+    u = uc + (np.arange(width) + 0.5 - width / 2.0) / zoom
+    v = vc + (np.arange(height) + 0.5 - height / 2.0) / zoom
+    x = u / max(w - 1, 1) * 2 - 1
+    y = v / max(h - 1, 1) * 2 - 1
+    gy, gx = np.meshgrid(y, x, indexing="ij")
+    return np.stack([gx, gy], axis=-1).astype(np.float32)
+
+
+def inside_mask(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """Viewport pixels whose centre falls on the image (its pixels reach half a pixel beyond ±1)."""
+    w, h = image_size
+    mx, my = 1 + 1.0 / max(w - 1, 1), 1 + 1.0 / max(h - 1, 1)
+    return (np.abs(points[..., 0]) <= mx) & (np.abs(points[..., 1]) <= my)
+
+
+def sample_field_image(img: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear samples of an HxWxC image (field units: ±1 on border pixel centres) at (..., 2) points."""
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+    g = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32)).reshape(1, -1, 1, 2)
+    out = F.grid_sample(t, g, mode="bilinear", padding_mode="border", align_corners=True)
+    return out[0, :, :, 0].T.numpy().reshape(*points.shape[:-1], img.shape[2])
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float | None:
+    d = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
+    d = d.mean(axis=-1) if d.ndim == 3 else d
+    if mask is not None:
+        if not mask.any():
+            return None
+        d = d[mask]
+    mse = float(d.mean())
+    return float("inf") if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+
+
+class BlurCache:
+    """Exact blurs of one image keyed by covariance (rounded), least recently used dropped first."""
+
+    def __init__(self, image: np.ndarray, maxsize: int = 24) -> None:
+        self.image = np.ascontiguousarray(image, dtype=np.float32)
+        self.maxsize = maxsize
+        self._store: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.misses = 0
+
+    @staticmethod
+    def key(cov: np.ndarray) -> tuple:
+        c = np.asarray(cov, dtype=np.float64)
+        return tuple(float(f"{v:.5g}") for v in (c[0, 0], c[0, 1], c[1, 1]))
+
+    def get(self, cov: np.ndarray) -> np.ndarray:
+        k = self.key(cov)
+        with self._lock:
+            if k in self._store:
+                self._store.move_to_end(k)
+                return self._store[k]
+        c = np.array([[k[0], k[1]], [k[1], k[2]]])
+        out = self.image if k == (0.0, 0.0, 0.0) else exact_blur(self.image, c)
+        with self._lock:
+            self.misses += 1
+            self._store[k] = out
+            while len(self._store) > self.maxsize:
+                self._store.popitem(last=False)
+        return out
+
+    def levels(self, points: np.ndarray, variances: np.ndarray, base: np.ndarray,
+               sigmas: np.ndarray) -> np.ndarray:
+        """Per-point σ²·I + ``base`` blur (points (P, 2), variances (P,)) → (P, C), approximated by the exact blurs
+        at the increasing σ levels ``sigmas`` (the first 0) interpolated linearly in σ."""
+        sig = np.clip(np.sqrt(np.clip(variances, 0, None)), sigmas[0], sigmas[-1])
+        hi = np.clip(np.searchsorted(sigmas, sig, side="left"), 1, len(sigmas) - 1) if len(sigmas) > 1 else \
+            np.zeros(len(sig), int)
+        lo = np.maximum(hi - 1, 0)
+        span = np.maximum(sigmas[hi] - sigmas[lo], 1e-30)
+        frac = np.where(hi > lo, (sig - sigmas[lo]) / span, 0.0)[:, None]
+        out = np.zeros((len(points), self.image.shape[2]), np.float32)
+        for k, s in enumerate(sigmas):
+            w = np.where(lo == k, 1 - frac[:, 0], 0.0) + np.where((hi == k) & (hi > lo), frac[:, 0], 0.0)
+            sel = w > 0
+            if sel.any():
+                img = self.get(base + s * s * np.eye(2))
+                out[sel] += w[sel, None].astype(np.float32) * sample_field_image(img, points[sel])
+        return out
+
+
+def fovea_levels(max_variance: float, n: int = FOVEA_LEVELS) -> np.ndarray:
+    """σ levels of the foveated reference: ``n`` evenly spaced in [0, σ_max]."""
+    return np.linspace(0.0, math.sqrt(max(max_variance, 0.0)), n) if max_variance > 0 else np.zeros(1)
+
+
+def geometric_levels(max_sigma: float, first: float = 1e-3, step: float = math.sqrt(2)) -> np.ndarray:
+    """0 then first·step^k up to ≥ max_sigma: a fixed grid, so batches with different ranges share cached blurs."""
+    out = [0.0, first]
+    while out[-1] < max_sigma:
+        out.append(out[-1] * step)
+    return np.array(out)
+
+
+class ExactBlurField(Field):
+    """The exact scale space of an image as a Field (the fallback when no neural field is available).
+
+    One covariance for the whole batch is exact (a cached exact blur sampled bilinearly); per-point covariances
+    use :meth:`BlurCache.levels` on the mean variance (trace/2) — exact for isotropic per-point blur up to the σ
+    interpolation."""
+
+    anisotropic = True
+    name = "exact blur"
+
+    def __init__(self, image: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> None:
+        img = np.asarray(image, dtype=np.float32)
+        lo, hi = value_range
+        self.cache = BlurCache(img * (hi - lo) + lo)
+        self.channels = img.shape[2]
+
+    def evaluate(self, x: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
+        pts = x.detach().cpu().numpy()
+        if cov is None:
+            return torch.from_numpy(sample_field_image(self.cache.get(np.zeros((2, 2))), pts))
+        if cov.shape[0] == 0 or cov.stride(0) == 0:  # one covariance expanded over the batch
+            return torch.from_numpy(sample_field_image(self.cache.get(cov[0].double().numpy()), pts))
+        c = cov.detach().cpu().double().numpy()
+        if np.allclose(c, c[:1], rtol=1e-6, atol=1e-12):
+            return torch.from_numpy(sample_field_image(self.cache.get(c[0]), pts))
+        var = 0.5 * (c[:, 0, 0] + c[:, 1, 1])
+        sig = geometric_levels(math.sqrt(float(var.max())))
+        return torch.from_numpy(self.cache.levels(pts, var, np.zeros((2, 2)), sig))
+
+
+# ----- the source ------------------------------------------------------------------------------------------------
+class ScaleSpaceSource:
+    """Draws a scale-space field (neural or exact) into a zoomable viewport; see the module docstring."""
+
+    def __init__(self, field: Field, image: np.ndarray, lock: threading.Lock | None = None,
+                 value_range: tuple[float, float] = (-1.0, 1.0), label: str = "") -> None:
+        self._swap = threading.Lock()
+        self.set_field(field, image, lock, value_range, label)
+
+    def set_field(self, field: Field, image: np.ndarray | None = None, lock: threading.Lock | None = None,
+                  value_range: tuple[float, float] = (-1.0, 1.0), label: str = "") -> None:
+        """Show another field; ``image`` (HxWx3 in [0, 1]) is its training image (the exact reference)."""
+        with self._swap:
+            if image is not None:
+                img = np.asarray(image, dtype=np.float32)
+                if img.ndim == 2:
+                    img = img[..., None]
+                if img.ndim != 3 or img.shape[2] not in (1, 3, 4) or not np.all(np.isfinite(img)):
+                    raise ValueError(f"reference image must be a finite HxWx3 array, got shape {img.shape}")
+                img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+                self.image = img
+                self.cache = BlurCache(img)
+            self.field, self.lock = field, lock
+            self.value_range = value_range
+            self.label = label or getattr(field, "name", type(field).__name__)
+            self._copy, self._copy_rev = None, object()
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.image.shape[1], self.image.shape[0]
+
+    # ----- field access ---------------------------------------------------------------------------------------
+    def _field_for(self, request: RenderRequest) -> Field:
+        """The field itself, or for a lock-guarded (training) field a copy taken under the lock per revision."""
+        if self.lock is None:
+            return self.field
+        rev = request.option("revision")
+        if self._copy is None or rev != self._copy_rev:
+            with self.lock:
+                snap = copy.deepcopy(self.field)
+            if isinstance(snap, torch.nn.Module):
+                snap.eval()
+                snap.requires_grad_(False)
+                mlp = getattr(snap, "mlp", None)
+                if hasattr(mlp, "invalidate_cache"):
+                    mlp.invalidate_cache()
+            self._copy, self._copy_rev = snap, rev
+        return self._copy
+
+    def query(self, field: Field, points: np.ndarray, cov: Any) -> np.ndarray:
+        """Field values in display units [0, 1] at (P, 2) points; ``cov`` is None, (2,2) or per point (P,)/(P,2,2).
+
+        The covariance is validated once here (:func:`normalize_cov` on one matrix, or a finiteness/sign check of
+        the per-point ones this source builds) and the chunks go straight to ``field.evaluate``: validating an
+        expanded (P, 2, 2) batch costs an eigen-decomposition per pixel (~1 s at 512²)."""
+        lo, hi = self.value_range
+        pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+        params = list(field.parameters()) if isinstance(field, torch.nn.Module) else []
+        dev = params[0].device if params else torch.device("cpu")
+        eye = torch.eye(2, dtype=torch.float32)
+        per_point = cov is not None and np.ndim(cov) in (1, 3)
+        if per_point:
+            c_all = torch.as_tensor(np.asarray(cov), dtype=torch.float32)
+            if not bool(torch.isfinite(c_all).all()) or (c_all.ndim == 1 and bool((c_all < 0).any())):
+                raise ValueError("per-pixel variances must be finite and ≥ 0")
+            if c_all.ndim == 1:
+                c_all = c_all[:, None, None] * eye
+        else:
+            c_one = normalize_cov(cov, 1, 2, anisotropic=getattr(field, "anisotropic", True),
+                                  name=getattr(field, "name", "field"))
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(pts), CHUNK):
+                x = pts[s:s + CHUNK]
+                c = c_all[s:s + CHUNK] if per_point else (None if c_one is None else c_one.expand(len(x), 2, 2))
+                out.append(field.evaluate(x.to(dev), None if c is None else c.to(dev)).float().cpu())
+        vals = torch.cat(out).numpy() if out else np.zeros((0, 3), np.float32)
+        return (vals[:, :3] - lo) / (hi - lo)
+
+    # ----- covariance of a request ------------------------------------------------------------------------------
+    def request_cov(self, request: RenderRequest, zoom: float | None = None) -> np.ndarray:
+        """The uniform Σ of a request (field units), anti-alias footprint included (foveated: at the fovea, 0)."""
+        zoom = request.zoom * float(request.option("render_scale", 1.0)) if zoom is None else zoom
+        mode = request.option("mode", "isotropic")
+        var = float(request.option("variance", 0.0))
+        if mode == "anisotropic":
+            cov = covariance(var, float(request.option("ratio", 1.0)), float(request.option("angle", 0.0)))
+        elif mode == "foveated":
+            cov = np.zeros((2, 2))
+        elif mode == "isotropic":
+            cov = var * np.eye(2)
+        else:
+            raise ValueError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
+        if request.option("antialias", False):
+            cov = cov + pixel_footprint(zoom, self.image_size)
+        return cov
+
+    # ----- render -----------------------------------------------------------------------------------------------
+    def render(self, request: RenderRequest) -> Frame:
+        t0 = time.perf_counter()
+        with self._swap:
+            field, image_size = self._field_for(request), self.image_size
+            cache = self.cache
+        mode = request.option("mode", "isotropic")
+        zoom = request.zoom * float(request.option("render_scale", 1.0))
+        compare = bool(request.option("compare", False))
+        width, height = request.width, request.height
+        pw = max(1, (width - 2 * GAP) // 3) if compare else width
+        pts = viewport_points(request.center, zoom, pw, height, image_size)
+        mask = inside_mask(pts, image_size)
+        inner = pts[mask]
+        base = self.request_cov(request, zoom)
+        fovea = tuple(request.option("fovea", (0.0, 0.0)))
+        var_max = float(request.option("variance", 0.0))
+        radius = float(request.option("fovea_radius", 0.15))
+        if mode == "foveated":
+            pv = foveated_variances(inner, fovea, var_max, radius)
+            # isotropic per-point variances (B,) when nothing else is added: isotropic-only fields accept these
+            cov_q = pv + 0.0 if np.allclose(base, 0) else pv[:, None, None] * np.eye(2)[None] + base[None]
+        else:
+            cov_q = None if np.allclose(base, 0, atol=0) else base
+        t1 = time.perf_counter()
+        vals = self.query(field, inner, cov_q) if len(inner) else np.zeros((0, 3), np.float32)
+        t_field = time.perf_counter() - t1
+        panel = np.full((height, pw, 3), BACKGROUND, np.float32)
+        panel[mask] = np.clip(vals, 0, 1)
+        aux: dict[str, Any] = {"mode": mode, "label": self.label, "cov": base.tolist(), "zoom": zoom,
+                               "image_size": image_size,
+                               "sigma_px": math.sqrt(max(float(np.linalg.eigvalsh(base).max()), 0.0))
+                               * (max(image_size) - 1) / 2}
+        timings = {"field": t_field}
+        ecx = (fovea[0] - request.center[0]) * (image_size[0] - 1) / 2 * zoom + pw / 2 if mode == "foveated" \
+            else pw / 2
+        ecy = (fovea[1] - request.center[1]) * (image_size[1] - 1) / 2 * zoom + height / 2 if mode == "foveated" \
+            else height / 2
+        panels = [panel]
+        if compare:
+            t2 = time.perf_counter()
+            if mode == "foveated":
+                ref_vals = cache.levels(inner, pv, base, fovea_levels(var_max)) if len(inner) else \
+                    np.zeros((0, 3), np.float32)
+                aux["compare_note"] = f"reference: exact blurs at {FOVEA_LEVELS} sigma levels, interpolated per pixel"
+            else:
+                ref_vals = sample_field_image(cache.get(base), inner) if len(inner) else np.zeros((0, 3))
+            timings["exact"] = time.perf_counter() - t2
+            ref = np.full_like(panel, BACKGROUND)
+            ref[mask] = np.clip(ref_vals, 0, 1)
+            gain = float(request.option("error_gain", 4.0))
+            err = np.abs(panel - ref).mean(axis=2) * gain
+            err_img = colormap(err, lo=0.0, hi=1.0)
+            err_img[~mask] = BACKGROUND
+            aux["psnr"] = psnr(panel[mask], ref[mask])
+            aux["error_gain"] = gain
+            panels = [panel, ref, err_img]
+        if request.option("ellipse", False):
+            # foveated: the circle where blurring starts (r0); otherwise the 2σ ellipse of the Σ in use
+            outline = ellipse_outline(radius * radius * np.eye(2), zoom, image_size, k=1.0) \
+                if mode == "foveated" else ellipse_outline(base, zoom, image_size)
+            for p in panels[:2]:
+                _draw_points(p, outline + np.array([ecx, ecy]))
+        if compare:
+            sep = np.full((height, GAP, 3), 0.35, np.float32)
+            out = np.concatenate([panels[0], sep, panels[1], sep, panels[2]], axis=1)
+            if out.shape[1] < width:
+                out = np.pad(out, ((0, 0), (0, width - out.shape[1]), (0, 0)), constant_values=BACKGROUND)
+        else:
+            out = panel
+        timings["render"] = time.perf_counter() - t0
+        return Frame(out, aux=aux, timings=timings)
+
+
+def _draw_points(img: np.ndarray, pts: np.ndarray, color: tuple[float, float, float] = ELLIPSE_COLOR) -> None:
+    """Plot a closed outline (x, y) into an HxWx3 image, 2 px thick; points off the image are skipped."""
+    h, w = img.shape[:2]
+    p = np.concatenate([pts, pts[:1]])
+    seg = np.linspace(0, 1, 4)[:, None, None]
+    dense = (p[:-1][None] * (1 - seg) + p[1:][None] * seg).reshape(-1, 2)
+    for dx, dy in ((0, 0), (1, 0), (0, 1)):
+        x = np.floor(dense[:, 0] - 0.5).astype(int) + dx
+        y = np.floor(dense[:, 1] - 0.5).astype(int) + dy
+        ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        img[y[ok], x[ok]] = color
