@@ -182,12 +182,12 @@ class NGSSFTrainer:
 
     def run_calibration(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> float:
         """Paper §3 on the trained field: afterwards the field takes true variances."""
-        from methods.ngssf.calibrate import calibrate
+        from methods.ngssf.calibrate import CALIBRATION_PRESETS, calibrate
 
         if progress:
             progress(Progress(self.step_count, self.config.iterations, message="calibrating"))
         with self.lock:
-            res = calibrate(self.field)
+            res = calibrate(self.field, **CALIBRATION_PRESETS.get(self.signal.modality, {}))
         self.calibration = {"factor": float(res.factor)}
         return float(res.factor)
 
