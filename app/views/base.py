@@ -255,8 +255,8 @@ class View(abc.ABC):
             return
         if inp is not None:
             self.handle_input(inp, has_focus)
-        if dpg.is_item_active(self.tags["zoom"]):
-            self.dynres.touch()
+        if dpg.is_item_active(self.tags["zoom"]) or self._option_active():
+            self.dynres.touch()  # coarse frames while a slider is dragged, full resolution once it is released
         w, h = self.panel_size
         preview = self.dynres.interacting()
         scale = self.dynres.scale(self.worker.last_full_seconds) if preview else 1.0
@@ -269,6 +269,14 @@ class View(abc.ABC):
         self._upload()
         self.texture.tick()
         self._refresh_text(req)
+
+    def _option_active(self) -> bool:
+        """Is one of the view's own option widgets being dragged or edited right now?"""
+        opts = self.tags.get("options")
+        if opts is None:
+            return False
+        return any(dpg.is_item_active(c) for c in dpg.get_item_children(opts, 1) or ()
+                   if any(k in dpg.get_item_type(c) for k in ("Slider", "Drag")))  # only these have an active state worth a preview
 
     def _upload(self) -> None:
         fin = self.worker.latest()

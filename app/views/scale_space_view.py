@@ -249,8 +249,6 @@ class ScaleSpaceView(View):
     # ----- per frame ----------------------------------------------------------------------------------------
     def update(self, inp, has_focus: bool) -> None:
         self._hook_trainer()
-        if any(dpg.is_item_active(self.tags[k]) for k in ("variance", "ratio", "angle") if k in self.tags):
-            self.dynres.touch()  # coarse frames while a blur slider is dragged, full resolution once released
         if "variance_label" in self.tags:
             iw, ih = self._source.image_size
             var = self.variance
