@@ -14,6 +14,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 import numpy as np
 
+from render.live import to_rgba
 from app.jobs_manager import JobHandle, JobManager, JobSnapshot, JobStatus, format_duration
 
 __all__ = ["JobsPanel", "preview_to_rgba"]
@@ -32,25 +33,8 @@ HEAVY_REFRESH_S = 0.1  # plots and preview refresh at most this often while a jo
 
 
 def preview_to_rgba(image: np.ndarray) -> np.ndarray:
-    """HxW / HxWx1 / HxWx3 / HxWx4 → contiguous float32 HxWx4 in [0, 1], the only layout raw textures accept."""
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
-        raise ValueError(f"preview must be HxW, HxWx1, HxWx3 or HxWx4, got {img.shape}")
-    h, w, c = img.shape
-    out = np.empty((h, w, 4), dtype=np.float32)
-    if c == 1:
-        out[..., :3] = img
-        out[..., 3] = 1.0
-    elif c == 3:
-        out[..., :3] = img
-        out[..., 3] = 1.0
-    else:
-        out[...] = img
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
+    """A job's preview as a raw-texture buffer: :func:`render.live.to_rgba`, sanitised (NaN → 0, clipped)."""
+    return to_rgba(image, sanitize=True)
 
 
 def _overlay(s: JobSnapshot) -> str:
@@ -99,8 +83,11 @@ class JobsPanel:
         self._root = root
         return root
 
-    def _on_cancel(self, sender: Any, app_data: Any, user_data: JobHandle) -> None:
-        user_data.cancel()
+    @staticmethod
+    def _cancel_callback(handle: JobHandle):
+        """A zero-argument callback (Dear PyGui passes only the arguments a callable declares), so a test or a
+        keyboard shortcut can press the button the same way a click does."""
+        return lambda: handle.cancel()
 
     def _on_cancel_all(self, sender: Any = None, app_data: Any = None, user_data: Any = None) -> None:
         self.manager.cancel_all()
@@ -124,7 +111,7 @@ class JobsPanel:
             row["header"] = header
             with dpg.group(horizontal=True):
                 row["status"] = dpg.add_text(s.status.value, color=STATUS_COLORS[s.status])
-                row["cancel"] = dpg.add_button(label="Cancel", callback=self._on_cancel, user_data=handle)
+                row["cancel"] = dpg.add_button(label="Cancel", callback=self._cancel_callback(handle))
             row["progress"] = dpg.add_progress_bar(default_value=0.0, overlay=_overlay(s), width=-1)
             row["message"] = dpg.add_text("", show=False)
             row["error"] = dpg.add_text("", color=ERROR_COLOR, wrap=0, show=False)

@@ -50,13 +50,6 @@ def fit_to_panel(image: np.ndarray, width: int, height: int, pad: float = 0.06) 
     return out
 
 
-def to_rgba(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image, dtype=np.float32)
-    if img.shape[2] == 4:
-        return img
-    return np.concatenate([img, np.ones(img.shape[:2] + (1,), np.float32)], axis=2)
-
-
 class RenderWorker:
     """One background thread per view."""
 
@@ -135,7 +128,7 @@ class RenderWorker:
             t0 = time.perf_counter()
             try:
                 frame = source.render(request)
-                rgba = fit_to_panel(to_rgba(frame.image), pw, ph)
+                rgba = fit_to_panel(frame.rgba(), pw, ph)
                 err, detail = None, ""
             except Exception as e:  # noqa: BLE001 - a bad render becomes a visible error, not a dead thread
                 frame, rgba = None, None

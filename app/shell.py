@@ -20,12 +20,13 @@ import dearpygui.dearpygui as dpg  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.input import InputPoller  # noqa: E402
-from app.job_launchers import discover_launchers  # noqa: E402
 from app.jobs_manager import JOB_NICE, JobManager  # noqa: E402
 from app.jobs_panel import JobsPanel  # noqa: E402
 from app.views import discover_views  # noqa: E402
 from app.views.base import View  # noqa: E402
-from render.device import device_description, process_memory_mb  # noqa: E402
+from app.widgets.options_form import OptionsForm  # noqa: E402
+from methods.plugin import all_jobs  # noqa: E402
+from render.device import device_description, process_memory_mb, studio_torch_threads  # noqa: E402
 
 MENU_HEIGHT = 22
 STATUS_HEIGHT = 34
@@ -42,6 +43,7 @@ class StudioConfig:
     vsync: bool = False
     transparent_windows: bool | None = None  # None: only under software GL (see apply_theme)
     ply: str | None = None  # a Gaussian scene for the Splat view (else the bundled demo)
+    torch_threads: int | None = None  # None: all cores but one (render.device.studio_torch_threads)
 
 
 @dataclass
@@ -82,8 +84,9 @@ class Studio:
 
     def __init__(self, config: StudioConfig | None = None) -> None:
         self.config = config or StudioConfig()
-        self.view_types = discover_views()
-        self.launchers = discover_launchers()
+        self.view_types = discover_views()  # source key -> (view class, SourceSpec), from the method families
+        self.launchers = all_jobs()  # job name -> JobSpec, from the method families
+        self.launcher_forms: dict[str, OptionsForm] = {}
         self.views: dict[str, View] = {}
         self.jobs = JobManager(nice=JOB_NICE)
         self.jobs_panel = JobsPanel(self.jobs)
@@ -101,6 +104,9 @@ class Studio:
         cfg = self.config
         self.warmed_up = threading.Event()
         threading.Thread(target=_warm_up_torch, args=(self.warmed_up,), name="warm-up", daemon=True).start()
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads or studio_torch_threads())  # a core stays with the UI thread
         sys.setswitchinterval(0.001)  # a job thread holding the GIL delays the UI by at most ~1 ms, not 5
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True, docking=True, docking_space=False)
@@ -128,9 +134,9 @@ class Studio:
                 dpg.add_menu_item(label="Save screenshot", callback=lambda: self.save_screenshot_async())
                 dpg.add_menu_item(label="Quit", callback=lambda: dpg.stop_dearpygui())
             with dpg.menu(label="Views"):
-                for name, cls in self.view_types.items():
+                for name, (_, spec) in self.view_types.items():
                     self.tags[f"menu.{name}"] = dpg.add_menu_item(
-                        label=cls.title, check=True, default_value=False,
+                        label=spec.title, check=True, default_value=False,
                         callback=lambda s, a, u: self.open_view(u) if a else self.close_view(u), user_data=name)
             with dpg.menu(label="Layout"):
                 dpg.add_menu_item(label="Tile views", callback=lambda: self.layout())
@@ -152,9 +158,12 @@ class Studio:
                 self.tags["start"] = dpg.add_button(
                     label="Start", callback=lambda: self.start_job(dpg.get_value(self.tags["launcher"])))
             self.tags["launcher_opts"] = dpg.add_group()
-            for name, launcher in self.launchers.items():
+            for i, (name, spec) in enumerate(self.launchers.items()):
                 with dpg.group(parent=self.tags["launcher_opts"], show=False) as g:
-                    launcher.build(g)
+                    form = self.launcher_forms[name] = OptionsForm(spec.options, f"job{i}", width=150)
+                    form.build(g)
+                    if spec.help:
+                        dpg.add_text(spec.help, wrap=JOBS_WIDTH - 30, color=(160, 160, 170))
                 self.tags[f"launcher.{name}"] = g
             if names:
                 self._show_launcher_options(names[0])
@@ -196,12 +205,12 @@ class Studio:
     def open_view(self, name: str, relayout: bool = True) -> View | None:
         if name in self.views:
             return self.views[name]
-        cls = self.view_types.get(name)
-        if cls is None:
+        if name not in self.view_types:
             self.notify(f"unknown view '{name}'; available: {', '.join(self.view_types)}")
             return None
+        cls, spec = self.view_types[name]
         try:
-            view = cls(self)
+            view = cls(self, spec)
             view.build((0, MENU_HEIGHT), view.default_size)
         except Exception as e:  # noqa: BLE001 - a broken view must not take the studio down
             self.notify(f"could not open view '{name}': {type(e).__name__}: {e}")
@@ -224,12 +233,13 @@ class Studio:
 
     # ----- jobs -------------------------------------------------------------------------------------------
     def start_job(self, launcher_name: str, **overrides):
-        launcher = self.launchers.get(launcher_name)
-        if launcher is None:
-            self.notify(f"unknown job '{launcher_name}'")
+        spec = self.launchers.get(launcher_name)
+        if spec is None:
+            self.notify(f"unknown job '{launcher_name}'; available: {', '.join(self.launchers)}")
             return None
+        form = self.launcher_forms.get(launcher_name)
         try:
-            job = launcher.make_job(**overrides)
+            job = spec.make_job(**{**(form.values() if form is not None else {}), **overrides})
         except Exception as e:  # noqa: BLE001 - bad options become a message, not a crash
             self.notify(f"cannot start '{launcher_name}': {e}")
             return None
@@ -272,7 +282,7 @@ class Studio:
     def _update_status(self) -> None:
         parts = [f"UI {self.clock.fps():.0f} fps"]
         parts += [f"{v.title.split(' (')[0]}: {v.status_line}" for v in self.views.values()]
-        parts.append(device_description())
+        parts.append(device_description())  # the threads torch really uses now
         parts.append(f"RAM {process_memory_mb():.0f} MB")
         parts.append(f"jobs running: {self.jobs.active_count}")
         msg, t = self._notice

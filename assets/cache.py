@@ -1,12 +1,14 @@
 """Where generated assets live, and how they are written.
 
 Generated assets (the fish OBJ/PNG, synthetic datasets) are deterministic, so they are built once per
-``name`` + ``version`` into a cache folder and reused. Every write goes to a temp file in the destination folder
-followed by ``os.replace``: a crash or an exception mid-write never leaves a truncated file that a later run would
-mistake for a finished one.
+``name`` + ``version`` into a cache folder and reused. Every write goes through :func:`atomic_open` (a temp file in
+the destination folder followed by ``os.replace``): a crash or an exception mid-write never leaves a truncated file
+that a later run would mistake for a finished one. It is the project's only atomic-write primitive (checkpoints,
+PLYs and CLI outputs use it too), kept here because ``assets`` sits below ``methods``.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -14,7 +16,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable, Iterator
 
 import numpy as np
 
@@ -38,36 +40,56 @@ def cache_dir() -> Path:
 def _check_parent(path: Path) -> Path:
     parent = path.parent
     if not parent.exists():
-        raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist")
+        raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist; create it or pick another path")
     if not parent.is_dir():
-        raise NotADirectoryError(f"cannot write {path}: {parent} is not a folder")
+        raise NotADirectoryError(f"cannot write {path}: {parent} is not a folder; pick another path")
     return parent
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace`` (all or nothing)."""
-    path = Path(path)
-    parent = _check_parent(path)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+_ATOMIC_MODES = ("wb", "w")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", *, parents: bool = False) -> Iterator[IO]:
+    """The one atomic-write primitive: yield a temp file next to ``path``; on clean exit fsync it and
+    ``os.replace`` it onto ``path``.
+
+    The temp file lives in the target folder so the rename is atomic (same filesystem) and readers (a live view
+    reloading a checkpoint, a later run finding a cache entry) see the old file or the whole new one, never a
+    truncated one. If the body raises, the temp file is removed and ``path`` keeps its previous content (or stays
+    absent). ``mode`` is ``"wb"`` or ``"w"`` (UTF-8 text). A missing parent folder is a one-line
+    FileNotFoundError unless ``parents=True`` creates it.
+    """
+    if mode not in _ATOMIC_MODES:
+        raise ValueError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
+    target = Path(path)
+    if parents:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    parent = _check_parent(target)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; assets are meant to be shared
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs and assets are meant to be shared
+        os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
-    return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, parents: bool = False) -> Path:
+    """Write ``data`` to ``path`` all or nothing (see :func:`atomic_open`); returns the path."""
+    with atomic_open(path, "wb", parents=parents) as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, parents: bool = False) -> Path:
+    """UTF-8 text version of :func:`atomic_write_bytes` (bytes exactly as given: no newline translation)."""
+    return atomic_write_bytes(path, text.encode("utf-8"), parents=parents)
 
 
 def image_to_uint(array: np.ndarray, bits: int = 8) -> np.ndarray:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from assets.cache import atomic_save_image, atomic_write_text, cached
+from assets.images import read_image
 from render.mesh import TexturedMesh
 
 FISH_VERSION = 1
@@ -374,8 +375,6 @@ def load_obj(obj_path: str | os.PathLike, png_path: str | os.PathLike | None = N
              name: str | None = None) -> TexturedMesh:
     """Read a triangle/polygon OBJ with UVs into a :class:`TexturedMesh` (texture from ``png_path`` or the
     MTL's ``map_Kd``). Corners that share one index for v/vt/vn keep the file's vertex order exactly."""
-    import imageio.v3 as iio
-
     obj_path = Path(obj_path)
     try:
         text = obj_path.read_text(encoding="utf-8", errors="replace")
@@ -450,10 +449,7 @@ def load_obj(obj_path: str | os.PathLike, png_path: str | os.PathLike | None = N
     if png_path is None:
         texture = np.ones((1, 1, 3), np.float32)
     else:
-        try:
-            raw = np.asarray(iio.imread(png_path))
-        except Exception as e:  # noqa: BLE001 - imageio raises many types
-            raise OSError(f"cannot read texture {png_path}: {e}") from e
+        raw = read_image(png_path)  # one-line ValueError when the texture is not an image
         texture = raw.astype(np.float32) / float(np.iinfo(raw.dtype).max if raw.dtype.kind in "ui" else 1.0)
         if texture.ndim == 2:
             texture = np.repeat(texture[..., None], 3, axis=2)

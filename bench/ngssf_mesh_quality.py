@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
-from methods.ngssf.field import eval_grid, grid_points  # noqa: E402
+from methods.field import eval_grid, grid_points  # noqa: E402
 from methods.ngssf.modalities import BUNDLED_SHAPES  # noqa: E402
 from methods.ngssf.signals import extract_mesh, mesh_sdf, normalize_mesh  # noqa: E402
 from methods.ngssf.train import load_field  # noqa: E402

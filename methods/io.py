@@ -1,24 +1,25 @@
 """Versioned, atomically written checkpoints.
 
 A checkpoint is ``{"format": "mipstudio-checkpoint", "kind": str, "version": int, "payload": dict}`` saved with
-``torch.save``. Writes go to a temp file in the target directory and are renamed over the target with
-``os.replace``, so a crash or an exception mid-write never leaves a truncated checkpoint behind (the live view may
-be reloading that very file while a job trains). Loading validates format, kind, version, keys and shapes and
+``torch.save``. Writes go through :func:`assets.cache.atomic_open` (re-exported here): a temp file in the target
+directory renamed over the target with ``os.replace``, so a crash or an exception mid-write never leaves a
+truncated checkpoint behind (the live view may be reloading that very file while a job trains). Loading validates format, kind, version, keys and shapes and
 raises :class:`CheckpointError` whose message is one line naming the problem, because that line is what the Jobs
 panel and the CLI show to the user.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import torch
+
+from assets.cache import atomic_open
 
 FORMAT = "mipstudio-checkpoint"
 
@@ -29,6 +30,7 @@ __all__ = [
     "atomic_write",
     "save_checkpoint",
     "load_checkpoint",
+    "load_torch_file",
 ]
 
 
@@ -44,33 +46,10 @@ def _one_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temp file next to ``path``; on clean exit fsync and ``os.replace`` it onto ``path``.
-
-    The temp file lives in the same directory so the rename is atomic (same filesystem). If the body raises, the
-    temp file is removed and ``path`` keeps its previous content (or stays absent).
-    """
-    if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_write(path: str | os.PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write_fn(binary_file)`` and atomically publish the result at ``path``; returns the path."""
-    with atomic_open(path, "wb") as f:
+    """Call ``write_fn(binary_file)`` and atomically publish the result at ``path`` (parent folders are created);
+    returns the path."""
+    with atomic_open(path, "wb", parents=True) as f:
         write_fn(f)
     return Path(path)
 
@@ -110,6 +89,42 @@ def _shape_matches(actual: tuple[int, ...], expected: tuple[int | None, ...]) ->
     return len(actual) == len(expected) and all(e is None or int(e) == a for a, e in zip(actual, expected))
 
 
+# torch.save's legacy (non-zip) format starts with this pickled magic number (protocol 2).
+_LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """An intact torch.save output: a complete zip archive, or the legacy format's magic number up front."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_LEGACY_TORCH_MAGIC))
+    except OSError:
+        return False
+    return head.startswith(_LEGACY_TORCH_MAGIC) or zipfile.is_zipfile(path)
+
+
+def load_torch_file(path: str | os.PathLike, *, weights_only: bool = True,
+                    map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` for a file the user named, with every failure a one-line :class:`CheckpointError`.
+
+    torch reports junk and truncated files with multi-line internals (random bytes even read as "unsafe to
+    unpickle"), so only an intact torch file that holds non-tensor objects gets the weights_only advice; anything
+    else is "not a mipstudio checkpoint"."""
+    p = Path(path)
+    not_ours = (f"{p} is not a mipstudio checkpoint (not a torch file, or truncated); "
+                f"pass a checkpoint.pt written by `train`")
+    try:
+        return torch.load(p, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower() and _looks_like_torch_file(p):
+            raise CheckpointError(
+                f"{p}: contains objects that are unsafe to unpickle; load with weights_only=False only if you trust it"
+            ) from None
+        raise CheckpointError(not_ours) from None
+    except Exception:  # torch raises many types for junk input (RuntimeError, EOFError, IndexError, OSError, …)
+        raise CheckpointError(not_ours) from None
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     *,
@@ -133,18 +148,10 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint not found: {p}")
     if not p.is_file():
         raise CheckpointError(f"checkpoint path is not a file: {p}")
-    try:
-        record = torch.load(p, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as e:
-        if "weights only" in str(e).lower():
-            raise CheckpointError(
-                f"{p}: contains objects that are unsafe to unpickle; load with weights_only=False only if you trust it"
-            ) from None
-        raise CheckpointError(f"{p}: not a mipstudio checkpoint (unreadable: {_one_line(e, 120)})") from None
-    except Exception as e:  # torch raises many types for junk input (RuntimeError, EOFError, IndexError, …)
-        raise CheckpointError(f"{p}: not a mipstudio checkpoint (unreadable: {_one_line(e, 120)})") from None
+    record = load_torch_file(p, weights_only=weights_only, map_location=map_location)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: not a mipstudio checkpoint (no '{FORMAT}' header)")
+        raise CheckpointError(f"{p} is not a mipstudio checkpoint (a torch file without the '{FORMAT}' header); "
+                              f"pass a checkpoint.pt written by `train`")
     got_kind = record.get("kind")
     if got_kind != kind:
         raise CheckpointError(f"{p}: wrong checkpoint kind {got_kind!r}, expected {kind!r}")

@@ -216,3 +216,25 @@ def opengl_c2w_to_opencv_w2c(c2w: np.ndarray) -> np.ndarray:
 
 def opencv_w2c_to_opengl_c2w(w2c: np.ndarray) -> np.ndarray:
     return np.linalg.inv(np.asarray(w2c, dtype=np.float64)) @ _CV_GL_FLIP
+
+
+def fit_distance(radius: float, focal: float, width: int, height: int, margin: float = 1.08) -> float:
+    """Distance at which a sphere of ``radius`` fits a width×height image of this focal length, with ``margin``.
+
+    The narrower side decides (a tall, thin panel backs the camera off), and the sphere's silhouette — not its
+    centre plane — must fit: half-angle asin(r/d) ≤ atan(half-side/f).
+    """
+    half = math.atan(0.5 * min(width, height) / focal)
+    return margin * radius / math.sin(half)
+
+
+def frame_camera(framing, width: int, height: int) -> Camera:
+    """The zoom-1 camera of a :class:`render.live.Framing` for a panel of this size: the training focal length
+    (so zoom keeps meaning sampling rate) and an eye far enough back for the bounding sphere to fit the panel."""
+    c = np.asarray(framing.center, dtype=np.float64)
+    d = np.asarray(framing.direction, dtype=np.float64)
+    d = d / max(np.linalg.norm(d), 1e-12)
+    dist = max(fit_distance(framing.radius, framing.focal, width, height), framing.min_distance)
+    f = framing.focal
+    return Camera(f, f, width / 2.0, height / 2.0, int(width), int(height),
+                  look_at_world_to_cam(c + dist * d, c), near=framing.near, far=max(100.0, 4 * dist))

@@ -12,15 +12,41 @@ def compute_device():
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+def studio_torch_threads() -> int:
+    """Torch threads the studio uses: all cores but one, which stays with the UI thread (headless commands use
+    torch's default, every core)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 @lru_cache(maxsize=1)
-def device_description() -> str:
-    """A short human string for the status bar, e.g. 'CUDA: NVIDIA H100' or 'CPU (2 threads)'."""
+def _cuda_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def device_description(threads: int | None = None) -> str:
+    """A short human string for the status bar, e.g. 'CUDA: NVIDIA H100' or 'CPU: 2 cores, torch 1 thread'.
+
+    ``threads`` is the torch thread count to report (default: the current setting), so the status bar and
+    ``main.py info`` describe the same configuration in the same words."""
+    import torch
+
+    if _cuda_name() is not None:
+        return f"CUDA: {_cuda_name()}"
+    n = torch.get_num_threads() if threads is None else int(threads)
+    cores = os.cpu_count() or 1
+    return f"CPU: {cores} core{'s' if cores != 1 else ''}, torch {n} thread{'s' if n != 1 else ''}"
+
+
+def device_summary() -> str:
+    """What ``main.py info`` prints: the studio's configuration and the headless one, in the status bar's words."""
     import torch
 
     if torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(0)}"
-    n = torch.get_num_threads()
-    return f"CPU ({n} thread{'s' if n != 1 else ''})"
+        return device_description()
+    return (f"{device_description(studio_torch_threads())} in the studio (one core left to the UI); "
+            f"headless commands: torch {torch.get_num_threads()} threads")
 
 
 def process_memory_mb() -> float:

@@ -30,3 +30,17 @@ def settle(studio, view, timeout: float = 60.0) -> None:
     assert run_until(studio, done, timeout), f"view {view.name} did not settle: {view.worker.error}"
     for _ in range(2):  # the screen capture reads the previous frame: draw the uploaded one twice
         studio.frame()
+
+
+def press(item) -> None:
+    """Run a button's callback the way Dear PyGui does: with as many of (sender, app_data, user_data) as the
+    callable declares — so a test without xdotool exercises the same callback a click would."""
+    import inspect
+
+    import dearpygui.dearpygui as dpg
+
+    cb = dpg.get_item_callback(item)
+    args = (item, None, dpg.get_item_user_data(item))
+    params = [p for p in inspect.signature(cb).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    cb(*args[:len(params)])

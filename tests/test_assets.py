@@ -1,4 +1,5 @@
-"""Procedural textures, bundled photos, the fish mesh and the atomic asset cache."""
+"""Procedural textures, bundled photos, the fish mesh, the atomic asset cache (the project's one atomic-write
+primitive) and the image reader every loader shares."""
 from __future__ import annotations
 
 import os
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 
 from assets import cache as cache_mod
-from assets.cache import atomic_save_image, atomic_write_bytes, cached, cache_dir
+from assets.cache import atomic_open, atomic_save_image, atomic_write_bytes, atomic_write_text, cached, cache_dir
 from assets.fish import fish_paths, load_fish, load_obj, make_fish, write_fish
+from assets.images import read_image
 from assets.photos import list_photos, load_photo, resize_image
 from assets.textures import SEEDED_TEXTURES, TEXTURES, list_textures, make_texture, zone_plate
 
@@ -131,6 +133,71 @@ def test_atomic_write_missing_folder_is_clear_and_leaves_nothing(tmp_path):
     target = tmp_path / "x.bin"
     atomic_write_bytes(target, b"abc")
     assert target.read_bytes() == b"abc" and os.listdir(tmp_path) == ["x.bin"]
+
+
+def test_atomic_open_is_the_one_primitive(tmp_path):
+    """Checkpoints, PLYs, CLI outputs and assets all publish through atomic_open: check its contract once."""
+    from methods import io as mio
+
+    assert mio.atomic_open is atomic_open  # methods re-exports it rather than keeping a second copy
+    target = tmp_path / "notes.txt"
+    with atomic_open(target, "w") as f:
+        f.write("héllo\n")
+        assert not target.exists() and len(os.listdir(tmp_path)) == 1  # only the hidden temp file so far
+    assert target.read_bytes() == "héllo\n".encode("utf-8") and os.listdir(tmp_path) == ["notes.txt"]
+    assert (target.stat().st_mode & 0o777) == 0o644  # not mkstemp's private 0600
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_open(target, "wb") as f:
+            f.write(b"partial")
+            raise RuntimeError("boom")
+    assert target.read_text() == "héllo\n" and os.listdir(tmp_path) == ["notes.txt"]  # old content, no temp
+    missing = tmp_path / "no" / "such" / "x.bin"
+    with pytest.raises(FileNotFoundError) as ei:
+        with atomic_open(missing):
+            pass
+    assert str(ei.value) == f"cannot write {missing}: folder {missing.parent} does not exist; create it or pick " \
+                           f"another path"
+    with atomic_open(missing, parents=True) as f:
+        f.write(b"ok")
+    assert missing.read_bytes() == b"ok"
+    assert atomic_write_text(tmp_path / "t.txt", "a\nb") == tmp_path / "t.txt"
+    assert (tmp_path / "t.txt").read_bytes() == b"a\nb"
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_open(target, "a"):
+            pass
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world\n", np.random.default_rng(0).bytes(3000),
+                                     b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
+@pytest.mark.parametrize("name", ["x.png", "x.jpg", "x.txt"])
+def test_read_image_rejects_non_images_in_one_plain_line(tmp_path, content, name):
+    """imageio's own error advises 'pip install imageio[pyav]' with a doubled backtick; users need the file
+    named and what to do, nothing else."""
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(ValueError) as ei:
+        read_image(p)
+    msg = str(ei.value)
+    assert msg == f"cannot read image {p}: not a PNG/JPEG/BMP/TIFF/GIF/WebP image imageio can decode; " \
+                  f"check the file or pass another image"
+    assert "pip" not in msg and "`" not in msg and "\n" not in msg
+
+
+def test_read_image_reads_images_and_names_missing_files(tmp_path):
+    img = np.linspace(0, 1, 4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)
+    raw = read_image(atomic_save_image(tmp_path / "a.png", img))
+    assert raw.shape == (4, 5, 3) and raw.dtype == np.uint8 and raw[-1, -1, -1] == 255
+    with pytest.raises(FileNotFoundError, match="image not found"):
+        read_image(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="is a folder"):
+        read_image(tmp_path)
+
+
+def test_fish_texture_that_is_not_an_image_is_one_line(tmp_path):
+    (tmp_path / "m.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2/1 3/1\n")
+    (tmp_path / "tex.png").write_text("not a picture")
+    with pytest.raises(ValueError, match=r"cannot read image .*tex\.png: not a PNG/JPEG"):
+        load_obj(tmp_path / "m.obj", tmp_path / "tex.png")
 
 
 def test_atomic_save_image_round_trip_and_bad_input(tmp_path):

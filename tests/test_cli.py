@@ -31,9 +31,13 @@ def test_dataset_command_refuses_a_non_empty_folder_in_one_line(tmp_path, capsys
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
-def test_unknown_preset_is_one_line(capsys):
-    assert main.main(["dataset", "--preset", "huge"]) == 1
-    assert "unknown dataset preset 'huge'" in capsys.readouterr().err
+def test_unknown_preset_is_an_argparse_error_listing_the_presets(capsys):
+    assert main.main(["dataset", "--preset", "huge"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --preset: invalid choice: 'huge'" in err
+    from assets.synthetic_scene import PRESETS
+
+    assert all(f"'{name}'" in err for name in PRESETS)
 
 
 def _coverage(path, bg=(0.08, 0.09, 0.11)) -> int:

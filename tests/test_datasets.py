@@ -25,6 +25,7 @@ from methods.datasets import (
     read_multiscale,
     scale_label,
 )
+from methods.datasets.nerf_synthetic import read_image
 from methods.jobs import JobCancelled
 from render.camera import Camera
 
@@ -442,6 +443,20 @@ def test_missing_image_and_size_mismatch(broken):
     iio.imwrite(broken / "test_x2" / "r_0.png", np.zeros((32, 32, 4), np.uint8))
     with pytest.raises(DatasetError, match=r"test_x2/r_0.png: image is 32x32 but transforms_test_x2.json implies 64x"):
         load_nerf_synthetic(broken, "test", scale=2.0)
+
+
+def test_frame_that_is_not_an_image_is_one_plain_line(broken):
+    """A corrupt frame must name the file, not suggest installing imageio video plugins."""
+    bad = broken / "val" / "r_1.png"
+    bad.write_bytes(np.random.default_rng(0).bytes(500))
+    with pytest.raises(DatasetError) as e:
+        load_nerf_synthetic(broken, "val")
+    msg = _one_line(e)
+    assert msg == (f"cannot read image {bad}: not a PNG/JPEG/BMP/TIFF/GIF/WebP image imageio can decode; "
+                   f"check the file or pass another image")
+    with pytest.raises(DatasetError) as e:
+        read_image(bad)
+    assert _one_line(e) == msg
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def test_render_passes_effective_parameters():
 
 
 def test_demo_scene_is_deterministic_and_loads():
-    from assets.splat_demo import demo_cameras, demo_model, demo_ply_path
+    from methods.gaussians.demo import demo_cameras, demo_model, demo_ply_path
 
     path = demo_ply_path()
     assert path.name == "scene.ply" and path.exists()

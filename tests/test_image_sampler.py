@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from render.image_sampler import ImageSource, gaussian_blur, sample_image
+from render.image_sampler import ImageOptions, ImageSource, gaussian_blur, sample_image
 from render.live import RenderRequest
+from render.options import make_options
 
 
 def test_zoom_one_centre_zero_reproduces_the_image_exactly():
@@ -28,8 +29,8 @@ def test_zoom_two_magnifies_each_pixel_into_a_2x2_block():
 
 def test_pan_shifts_by_the_expected_number_of_pixels():
     img = np.random.default_rng(2).random((16, 16, 3)).astype(np.float32)
-    # centre moved by 4 source pixels to the right = 4/16*2 in normalised units
-    out = sample_image(img, (0.5, 0.0), 1.0, 16, 16, "nearest")
+    # centre moved by 4 source pixels to the right (centre is in image pixels from the image centre)
+    out = sample_image(img, (4.0, 0.0), 1.0, 16, 16, "nearest")
     np.testing.assert_allclose(out[:, :12], img[:, 4:], atol=1e-6)
 
 
@@ -60,6 +61,7 @@ def test_image_source_rejects_bad_images_with_one_line():
         ImageSource(np.full((4, 4, 3), np.nan, np.float32))
     with pytest.raises(ValueError, match="shape"):
         ImageSource(np.zeros((4, 4), np.float32))
-    src = ImageSource(np.zeros((4, 4, 3), np.float32))
-    with pytest.raises(ValueError, match="unknown sampling mode"):
-        src.render(RenderRequest(4, 4, options=(("mode", "cubic"),)))
+    with pytest.raises(ValueError, match="mode: 'cubic' is not one of nearest, bilinear, prefiltered"):
+        make_options(ImageOptions, mode="cubic")  # the options dataclass is where choices are checked
+    with pytest.raises(TypeError, match="options dataclass"):
+        RenderRequest(4, 4, options=(("mode", "cubic"),))

@@ -1,4 +1,5 @@
-"""Checkpoints (atomic writes, one-line validation errors) and the shared image metrics (closed forms)."""
+"""Checkpoints (atomic writes, one-line validation errors) and the shared image metrics (closed forms, and
+agreement with scikit-image, which evaluation numbers come from)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ import torch
 
 from methods import io as mio
 from methods.io import CheckpointError, atomic_open, atomic_write, load_checkpoint, save_checkpoint
-from methods.metrics import gaussian_window, mse, psnr, ssim
+from methods.metrics import dssim, gaussian_window, mse, psnr, ssim
 
 
 def _payload() -> dict:
@@ -204,6 +205,38 @@ def test_error_unsafe_pickle_is_refused_by_default(tmp_path):
     assert load_checkpoint(p, kind="k", weights_only=False)["obj"].x == 1
 
 
+NOT_OURS = "is not a mipstudio checkpoint (not a torch file, or truncated); pass a checkpoint.pt written by `train`"
+
+
+def test_error_random_bytes_is_not_a_checkpoint_not_unsafe(tmp_path):
+    """torch reads random bytes as an 'unsafe pickle'; telling the user to trust the file would be wrong."""
+    p = tmp_path / "noise.pt"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    msg = _error(p, kind="k")
+    assert msg == f"{p} {NOT_OURS}"
+    assert "unsafe" not in msg and "weights_only" not in msg
+
+
+@pytest.mark.parametrize("keep", [0.01, 0.5, 0.99])
+def test_error_truncated_checkpoint_is_one_line(tmp_path, keep):
+    """A checkpoint cut short (disk full, copy interrupted) gets the same one line, whatever torch raises."""
+    p = tmp_path / "c.pt"
+    save_checkpoint(p, _payload(), kind="k", version=1)
+    data = p.read_bytes()
+    p.write_bytes(data[: max(1, int(len(data) * keep))])
+    assert _error(p, kind="k") == f"{p} {NOT_OURS}"
+
+
+def test_load_field_names_a_bad_checkpoint_in_one_line(tmp_path):
+    from methods.ngssf.train import load_field
+
+    p = tmp_path / "field.pt"
+    p.write_bytes(np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8).tobytes())
+    with pytest.raises(CheckpointError) as ei:
+        load_field(p)
+    assert str(ei.value) == f"{p} {NOT_OURS}"
+
+
 def test_checkpoint_error_is_always_one_line():
     assert str(CheckpointError("a\nb\n  c")) == "a b c"
     assert mio.FORMAT == "mipstudio-checkpoint"
@@ -239,14 +272,37 @@ def test_gaussian_window():
     assert (g[5] / g[6]).item() == pytest.approx(np.exp(1 / (2 * 1.5**2)), rel=1e-5)
 
 
-def test_ssim_identity_and_symmetry(img):
-    noisy = np.clip(img + 0.1 * np.random.default_rng(1).standard_normal(img.shape), 0, 1)
-    assert ssim(img, img) == pytest.approx(1.0, abs=1e-9)
+def test_psnr_mask_scores_only_the_masked_pixels(img):
+    """The views score only the pixels they drew; the mask must ignore everything else, channels averaged."""
+    b = img + 0.1
+    b[:, 20:] += 0.4  # right half far off: must not count
+    mask = np.zeros(img.shape[:2], bool)
+    mask[:, :20] = True
+    assert psnr(img, b, mask=mask) == pytest.approx(20.0)
+    assert psnr(img[..., 0], b[..., 0], mask=mask) == pytest.approx(20.0)  # HxW images
+    assert psnr(img, b, max_val=2.0, mask=mask) == pytest.approx(20.0 + 20 * np.log10(2))
+    tv = psnr(torch.from_numpy(img), torch.from_numpy(b), mask=torch.from_numpy(mask))
+    assert isinstance(tv, torch.Tensor) and tv.item() == pytest.approx(20.0, abs=1e-3)
+    assert psnr(img, img + 0.0, mask=mask) == float("inf")
+    assert psnr(img, b, mask=np.zeros_like(mask)) is None  # nothing drawn: nothing to score
+    assert psnr(torch.from_numpy(img), torch.from_numpy(b), mask=torch.zeros(32, 40, dtype=torch.bool)) is None
+    with pytest.raises(ValueError, match="mask"):
+        psnr(img, b, mask=mask[:, :-1])
+
+
+def test_ssim_is_scikit_image(img):
+    """Evaluation SSIM must be scikit-image's own number, for numpy and torch inputs alike."""
+    from skimage.metrics import structural_similarity
+
+    noisy = np.clip(img + 0.08 * np.random.default_rng(3).standard_normal(img.shape), 0, 1)
+    ref = structural_similarity(img, noisy, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                use_sample_covariance=False, data_range=1.0)
+    assert ssim(img, noisy) == ref
+    got = ssim(torch.from_numpy(img), torch.from_numpy(noisy))
+    assert isinstance(got, float) and got == pytest.approx(ref, abs=1e-12)
+    assert ssim(img, noisy, gaussian=False) == structural_similarity(img, noisy, channel_axis=2, data_range=1.0)
+    assert ssim(img, img) == pytest.approx(1.0, abs=1e-12)
     assert ssim(img, noisy) == pytest.approx(ssim(noisy, img), abs=1e-12)
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
-    assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
-    # HxWxC torch and NCHW torch agree, and agree with numpy
-    assert ssim(torch.from_numpy(img), torch.from_numpy(noisy)).item() == pytest.approx(ssim(img, noisy), abs=1e-9)
 
 
 def test_ssim_decreases_with_noise(img):
@@ -265,25 +321,51 @@ def test_ssim_constant_images_closed_form():
     y = np.full((20, 20, 3), b)
     assert ssim(x, y) == pytest.approx(expected, rel=1e-9)
     assert ssim(x[..., 0], y[..., 0]) == pytest.approx(expected, rel=1e-9)  # HxW
+    assert 1 - dssim(torch.from_numpy(x), torch.from_numpy(y)).item() == pytest.approx(expected, rel=1e-9)
 
 
-def test_ssim_matches_scikit_image(img):
-    metrics = pytest.importorskip("skimage.metrics")
-    noisy = np.clip(img + 0.08 * np.random.default_rng(3).standard_normal(img.shape), 0, 1)
-    ref = metrics.structural_similarity(
-        img, noisy, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
-    )
-    assert ssim(img, noisy) == pytest.approx(ref, abs=1e-6)
-
-
-def test_ssim_is_differentiable_and_handles_tiny_images():
-    x = torch.rand(2, 3, 16, 16)
-    y = torch.rand(2, 3, 16, 16, requires_grad=True)
-    loss = 1 - ssim(x, y)
-    loss.backward()
-    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
-    tiny = np.random.default_rng(4).random((6, 8, 3))  # smaller than the 11-tap window
+def test_ssim_tiny_images_and_bad_shapes():
+    tiny = np.random.default_rng(4).random((6, 8, 3))  # smaller than the 11-tap window: the window shrinks
     assert ssim(tiny, tiny) == pytest.approx(1.0)
     assert ssim(tiny, tiny[::-1].copy()) < 0.9
+    assert np.isnan(ssim(tiny[:2], tiny[:2] * 0.5, gaussian=False))  # a uniform window needs 3 px per side
     with pytest.raises(ValueError, match="shape"):
         ssim(np.zeros((4, 4, 3)), np.zeros((4, 4, 4)))
+
+
+def _photo_pair() -> tuple[np.ndarray, np.ndarray]:
+    """A real photo (texture, edges, flat sky) and a blurred + noisy copy: the case a training loss sees."""
+    from scipy.ndimage import gaussian_filter
+    from skimage import data
+
+    photo = data.astronaut()[96:224, 160:288].astype(np.float64) / 255.0  # 128² crop of the face and suit
+    rng = np.random.default_rng(5)
+    other = np.clip(gaussian_filter(photo, (0.8, 0.8, 0)) + 0.03 * rng.standard_normal(photo.shape), 0, 1)
+    return photo, other
+
+
+def test_training_dssim_agrees_with_scikit_image_on_a_photo():
+    """The 3DGS loss uses our torch SSIM; it must be the same SSIM the tables report (scikit-image)."""
+    from skimage.metrics import structural_similarity
+
+    a, b = _photo_pair()
+    ref = structural_similarity(a, b, channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                use_sample_covariance=False)
+    assert 0.3 < ref < 0.95  # a meaningful pair, not identical and not unrelated
+    got64 = 1 - dssim(torch.from_numpy(a), torch.from_numpy(b)).item()
+    assert got64 == pytest.approx(ref, abs=1e-9)
+    nchw = lambda x: torch.from_numpy(x).float().permute(2, 0, 1)[None]  # noqa: E731 - the trainer's layout
+    assert 1 - dssim(nchw(a), nchw(b)).item() == pytest.approx(ref, abs=1e-4)
+
+
+def test_dssim_is_differentiable_and_handles_tiny_images():
+    x = torch.rand(2, 3, 16, 16)
+    y = torch.rand(2, 3, 16, 16, requires_grad=True)
+    loss = dssim(x, y)
+    loss.backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    assert dssim(x, x).item() == pytest.approx(0.0, abs=1e-5)
+    tiny = torch.rand(1, 3, 6, 8)
+    assert dssim(tiny, tiny).item() == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        dssim(torch.zeros(4, 4, 3), torch.zeros(4, 4, 4))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.jobs_manager import JobManager, JobStatus, error_line, format_duration
-from methods.demo_jobs import FailingJob, FitImageJob, TickJob
+from methods.demo.jobs import FailingJob, FitImageJob, TickJob
 from methods.jobs import FunctionJob, JobCancelled, Progress
 
 
@@ -388,7 +388,7 @@ def test_fit_image_demo_job_learns(manager):
 @pytest.mark.gui
 def test_jobs_panel_in_the_real_studio(studio):
     import dearpygui.dearpygui as dpg
-    from guitools import run_until
+    from guitools import press, run_until
 
     manager, panel = studio.jobs, studio.jobs_panel
 
@@ -420,7 +420,7 @@ def test_jobs_panel_in_the_real_studio(studio):
     h2 = manager.submit(TickJob(name="button", steps=1000, delay=0.01))
     assert frames_until(lambda: h2.id in panel.row_ids)
     cancel = panel.row_tags(h2.id)["cancel"]
-    dpg.get_item_callback(cancel)(cancel, None, dpg.get_item_user_data(cancel))
+    press(cancel)  # as Dear PyGui calls it
     assert h2.wait(1.0) and h2.status is JobStatus.CANCELLED
 
     # a failing job shows a red one-line error and a collapsed traceback
@@ -435,7 +435,7 @@ def test_jobs_panel_in_the_real_studio(studio):
 
     # "Clear finished" drops the rows and their items on the next update
     clear = panel.controls["clear_finished"]
-    dpg.get_item_callback(clear)(clear, None, None)
+    press(clear)
     frames_until(lambda: False, timeout=0.05)
     assert h3.id not in panel.row_ids and h.id not in panel.row_ids
     assert not dpg.does_item_exist(tags["header"]) and not dpg.does_item_exist(tags["texture"])

@@ -11,7 +11,7 @@ import torch
 
 from methods.ngssf.calibrate import CALIBRATION_PRESETS, calibrate, near_level_set
 from methods.ngssf.encoding import FourierEncoding, ball_points, cube_to_ball, modulation, sample_frequencies
-from methods.ngssf.field import Field
+from methods.field import Field
 from methods.ngssf.lipschitz import (LipschitzMLP, NormalizedRowsLinear, SpectralLimLinear, factor_plan,
                                      naive_factor)
 from methods.ngssf.neural_field import (FIELD_PRESETS, FieldConfig, NeuralField, field_config)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from methods.ngssf.covariances import CovariancePool, benchmark_covariances, random_spd
-from methods.ngssf.field import grid_points
+from methods.field import grid_points
 from methods.ngssf.ground_truth import MonteCarloBlurField, gaussian_blur_exact, mc_sample_count, mirror_extend
 from methods.ngssf.metrics import compare_images, format_table
 from methods.ngssf.signals import (AckleyField, GridField, SDFField, _nearest_on, _pseudo_normals, export_mesh,

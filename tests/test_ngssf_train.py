@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from methods.io import CheckpointError
-from methods.ngssf.field import eval_grid
+from methods.field import eval_grid
 from methods.ngssf.modalities import load_picture, make_signal, picture_signal
 from methods.ngssf.train import NGSSFTrainer, random_isotropic, train_preset
 
@@ -33,7 +33,7 @@ def _psnr(a: np.ndarray, b: np.ndarray, crop: int) -> float:
 
 def test_tiny_training_matches_exact_blur_at_1e_3(trained):
     from methods.ngssf.ground_truth import gaussian_blur_exact
-    from methods.ngssf.field import border_crop
+    from methods.field import border_crop
 
     trainer, result = trained
     assert result["iterations"] == TINY.iterations and not result["cancelled"]
@@ -110,10 +110,15 @@ def test_isotropic_covariances_span_the_paper_range():
 def test_bad_pictures_give_one_clear_line(tmp_path):
     with pytest.raises(ValueError, match="neither a file nor a bundled photo"):
         load_picture(str(tmp_path / "missing.png"))
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"not a png at all")
-    with pytest.raises(ValueError, match="cannot read image"):
-        load_picture(str(bad))
+    for name, content in (("bad.png", b"not a png at all"), ("noise.png", np.random.default_rng(0).bytes(2048)),
+                          ("notes.txt", b"hello\n")):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(ValueError) as ei:
+            load_picture(str(bad))
+        # not imageio's "pip install imageio[pyav]" advice with a doubled backtick: the file and what to do
+        assert str(ei.value) == (f"cannot read image {bad}: not a PNG/JPEG/BMP/TIFF/GIF/WebP image imageio can "
+                                 f"decode; check the file or pass another image")
     with pytest.raises(ValueError, match="unknown NGSSF preset"):
         train_preset("huge")
 

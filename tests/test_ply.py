@@ -185,7 +185,7 @@ def test_bake_renders_like_filtered_model(tmp_path):
     splat = pytest.importorskip("render.splat")
     if not hasattr(splat, "rasterize_camera"):
         pytest.skip("render.splat.rasterize_camera not available yet")
-    from assets.splat_demo import demo_cameras, demo_model
+    from methods.gaussians.demo import demo_cameras, demo_model
 
     m = demo_model()
     with torch.no_grad():

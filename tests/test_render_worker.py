@@ -9,7 +9,14 @@ import pytest
 
 from app.render_worker import RenderWorker, fit_to_panel
 from app.views.base import DynamicResolution, zoom_label
+from dataclasses import dataclass
+
 from render.live import Frame, RenderRequest
+
+
+@dataclass(frozen=True)
+class FailOptions:
+    fail: bool = False
 
 
 class SlowSource:
@@ -21,7 +28,7 @@ class SlowSource:
     def render(self, request: RenderRequest) -> Frame:
         self.threads.add(threading.current_thread().name)
         time.sleep(self.seconds)
-        if request.option("fail"):
+        if getattr(request.options, "fail", False):
             raise ValueError("bad option\nsecond line")
         self.rendered.append(request.zoom)
         return Frame(np.full((request.height, request.width, 3), request.zoom / 8, np.float32))
@@ -49,7 +56,7 @@ def test_errors_become_one_line_state_and_worker_survives():
     src = SlowSource(0.0)
     worker = RenderWorker(src)
     try:
-        worker.submit(RenderRequest(4, 4, options=(("fail", True),)), (4, 4))
+        worker.submit(RenderRequest(4, 4, options=FailOptions(fail=True)), (4, 4))
         worker.wait_idle(5)
         assert worker.error == "ValueError: bad option"
         assert "Traceback" in worker.error_detail

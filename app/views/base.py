@@ -1,25 +1,30 @@
-"""A live view: image panel + log zoom slider + the view's own options, fed by a RenderWorker.
+"""A live view: image panel + log zoom slider + the source's options, fed by a RenderWorker.
 
-Subclasses supply a LiveSource (``create_source``), their option widgets (``build_options`` / ``read_options``)
-and, for 3D views, a base camera. Everything per-frame happens in :meth:`View.update` on the UI thread and never
-waits on a render: it reads widgets once, builds a request, submits it if it changed, and uploads a finished frame
-if there is a new one.
+A view shows one :class:`methods.plugin.SourceSpec`: the source's options dataclass becomes the widgets
+(app/widgets/options_form.py), its ``framing()`` the 3D camera, its ``describe()`` the info line. Subclasses only
+add what a dataclass cannot describe (file dialogs, buttons). Everything per-frame happens in :meth:`View.update`
+on the UI thread and never waits on a render: it reads widgets once, builds a request, submits it if it changed,
+and uploads a finished frame if there is a new one. A view following a training job asks :class:`FollowPolicy`
+which snapshot revision to show.
 """
 from __future__ import annotations
 
-import abc
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import dearpygui.dearpygui as dpg
 import numpy as np
 
 from app.input import LEFT, MIDDLE, RIGHT, InputFrame
 from app.render_worker import RenderWorker
+from app.widgets.options_form import OptionsForm
 from app.widgets.panel_texture import PanelTexture
-from render.camera import Camera
+from methods.live_training import FollowPolicy, LiveTraining
+from methods.plugin import SourceSpec
+from render.camera import Camera, frame_camera
 from render.controls import DragTracker, FlyController, OrbitController
 from render.live import ZOOM_MAX, ZOOM_MIN, LiveSource, RenderRequest
 
@@ -63,17 +68,23 @@ def zoom_label(zoom: float) -> str:
     return f"{zoom:.3g}x"
 
 
-class View(abc.ABC):
-    """Base class of every live view. Register subclasses with :func:`app.views.register_view`."""
+def one_line(e: BaseException | str) -> str:
+    """The first line of an error, for the view's error line and the status bar."""
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else ""
+    return first or (type(e).__name__ if isinstance(e, BaseException) else "")
 
-    name: ClassVar[str] = "view"
-    title: ClassVar[str] = "View"
-    is_3d: ClassVar[bool] = True
-    order: ClassVar[int] = 100
+
+class View:
+    """A live view of one source. Custom subclasses register with :func:`app.views.register_view` under the
+    source's key; every other source gets this class as is."""
+
+    name: ClassVar[str] = "view"  # a custom subclass: the SourceSpec key it shows
     default_size: ClassVar[tuple[int, int]] = (512, 384)
 
-    def __init__(self, studio: Any) -> None:
-        self.studio = studio
+    def __init__(self, studio: Any, spec: SourceSpec) -> None:
+        self.studio, self.spec = studio, spec
+        self.name, self.title, self.is_3d, self.order = spec.key, spec.title, spec.is_3d, spec.order
         self.tags: dict[str, int | str] = {}
         self.panel_size = (0, 0)
         self.texture: PanelTexture | None = None
@@ -82,36 +93,96 @@ class View(abc.ABC):
         self.last_request: RenderRequest | None = None
         self.dynres = DynamicResolution()
         self.drag = DragTracker()
-        self.center = [0.0, 0.0]  # 2D views: pan centre in [-1, 1]^2
+        self.center = [0.0, 0.0]  # 2D views: view centre minus image centre, in image pixels (render/viewport.py)
         self.orbit: OrbitController | None = None
         self.fly: FlyController | None = None
+        self.camera_touched = False  # the user moved the camera: a panel resize keeps it instead of re-framing
         self.status_line = ""
-        self.worker = RenderWorker(self.create_source(), name=self.name)
+        self.error_text = ""
+        self.live: LiveTraining | None = None  # a training job's snapshots, when following one
+        self.follow_policy = FollowPolicy()
+        self._job: tuple[Any, Any, Callable[[LiveTraining], None], str] | None = None
+        self.source: LiveSource = self.create_source()
+        self.form = OptionsForm(self.source.Options, self.name)
+        self.worker = RenderWorker(self.source, name=self.name)
         if self.is_3d:
             self.reset_camera()
 
     # ----- to override ----------------------------------------------------------------------------------------
-    @abc.abstractmethod
     def create_source(self) -> LiveSource:
         """The source this view shows; called once when the view opens."""
+        return self.spec.factory()
 
-    def build_options(self, parent: int | str) -> None:
-        """Add the view's own widgets under ``parent`` (keep tags in self.tags)."""
+    def build_extra(self, parent: int | str) -> None:
+        """Widgets a dataclass cannot describe (file dialogs, buttons), added under the generated ones."""
 
-    def read_options(self) -> dict[str, Any]:
-        """Read the view's widgets once per frame into plain values (they become part of the request)."""
+    def internal_options(self) -> dict[str, Any]:
+        """Values of the options dataclass's internal fields (no widget) that the view computes each frame."""
         return {}
 
+    def read_options(self) -> Any:
+        """The source's options dataclass, read from the widgets once per frame."""
+        return self.form.read(**self.internal_options())
+
     def base_camera(self, width: int, height: int) -> Camera:
-        """The zoom-1 camera for a panel of this size (3D views): same pixels per scene unit as training."""
+        """The zoom-1 camera for a panel of this size (3D views): the source's framing at the training focal."""
+        framing = getattr(self.source, "framing", None) if hasattr(self, "source") else None
+        if framing is not None:
+            return frame_camera(framing(), width, height)
         return Camera.look_at((4.0, 0.0, 1.0), (0.0, 0.0, 0.0), width=width, height=height)
 
     def home_target(self) -> np.ndarray:
-        return np.zeros(3)
+        framing = getattr(self.source, "framing", None) if hasattr(self, "source") else None
+        return np.asarray(framing().center if framing is not None else (0.0, 0.0, 0.0), dtype=np.float64)
 
     def info(self) -> str:
-        """Extra text for the view's info line (e.g. Gaussian count)."""
-        return ""
+        """Extra text for the view's info line (the source's ``describe()``)."""
+        describe = getattr(self.source, "describe", None)
+        return describe() if describe is not None else ""
+
+    # ----- errors the user must see, in the view itself -------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        """A one-line problem (a file that would not load, a failed job) shown in red under the info line, wrapped
+        to the view's width; the view keeps showing what it showed before."""
+        self.error_text = message
+        self.studio.notify(message)
+
+    def clear_error(self) -> None:
+        self.error_text = ""
+
+    # ----- following a training job (the one shared policy) ----------------------------------------------------
+    def follow_job(self, handle: Any, job: Any, on_ready: Callable[[LiveTraining], None], what: str) -> None:
+        """Show ``job``'s model once it publishes snapshots (``job.live``); ``on_ready(live)`` configures the
+        source. If the job ends before that, its one-line error is shown in the view."""
+        self._job = (handle, job, on_ready, what)
+
+    def stop_following(self) -> None:
+        self._job, self.live = None, None
+
+    def _poll_job(self) -> None:
+        if self._job is None:
+            return
+        handle, job, on_ready, what = self._job
+        live = getattr(job, "live", None)
+        if live is not None and live is not self.live:
+            try:
+                on_ready(live)
+            except Exception as e:  # noqa: BLE001 - keep the current picture, say why
+                self.show_error(f"cannot show {what}: {one_line(e)}")
+                self._job = None
+                return
+            self.live = live
+            self.last_request = None
+            self.clear_error()
+        elif live is None and handle.finished:
+            snap = handle.snapshot()
+            if snap.status.name != "CANCELLED":
+                self.show_error(f"{what} failed: {one_line(snap.error or 'it stopped before its model existed')}")
+            self._job = None
+
+    @property
+    def following(self) -> bool:
+        return self.live is not None
 
     # ----- layout -------------------------------------------------------------------------------------------
     def build(self, pos: tuple[int, int], size: tuple[int, int]) -> None:
@@ -126,17 +197,25 @@ class View(abc.ABC):
                 t["zoom_label"] = dpg.add_text("zoom 1x", tag=f"{self.name}.zoom_label")
                 dpg.add_button(label="1x", small=True, callback=lambda: dpg.set_value(t["zoom"], 0.0))
                 if self.is_3d:
-                    t["mode"] = dpg.add_radio_button(["Orbit", "Fly"], horizontal=True, default_value="Orbit",
-                                                     tag=f"{self.name}.mode")
+                    t["camera_mode"] = dpg.add_radio_button(["Orbit", "Fly"], horizontal=True,
+                                                            default_value="Orbit", tag=f"{self.name}.camera_mode")
                     dpg.add_button(label="Reset", small=True, callback=self.reset_camera)
             t["info"] = dpg.add_text("", tag=f"{self.name}.info")
+            t["error"] = dpg.add_text("", color=(255, 110, 110), wrap=max(200, size[0] - 24),
+                                      tag=f"{self.name}.error", show=False)
             with dpg.group(horizontal=True):
                 t["image_area"] = dpg.add_child_window(width=-OPTIONS_WIDTH - 8, height=-1, border=False,
                                                        no_scrollbar=True, tag=f"{self.name}.image_area")
                 with dpg.child_window(width=OPTIONS_WIDTH, height=-1, tag=f"{self.name}.options") as opts:
                     t["options"] = opts
-                    self.build_options(opts)
-                    t["error"] = dpg.add_text("", color=(255, 90, 90), wrap=OPTIONS_WIDTH - 16)
+                    self.form.build(opts)
+                    t.update(self.form.tags)
+                    self.build_extra(opts)
+
+    @property
+    def options(self) -> Any:
+        """The options of the last submitted request (what the panel shows or is about to)."""
+        return self.last_request.options if self.last_request is not None else self.form.defaults()
 
     def destroy(self) -> None:
         self.worker.stop()
@@ -150,6 +229,9 @@ class View(abc.ABC):
             return
         self._delete_texture()
         self.panel_size = (w, h)
+        if self.is_3d and not self.camera_touched:
+            self.reset_camera()  # frame the object for the new panel's aspect
+        dpg.configure_item(self.tags["error"], wrap=max(200, w + OPTIONS_WIDTH - 16))
         self.texture = PanelTexture(self.studio.texture_registry, self.tags["image_area"], w, h)
         self.tags["image"] = self.texture.image
         self.uploaded_version = -1
@@ -177,11 +259,12 @@ class View(abc.ABC):
         self.orbit = OrbitController.from_camera(cam, self.home_target())
         self.fly = FlyController.from_camera(cam)
         self.center = [0.0, 0.0]
+        self.camera_touched = False
         self.dynres.touch()
 
     @property
     def mode(self) -> str:
-        return dpg.get_value(self.tags["mode"]) if "mode" in self.tags else "Orbit"
+        return dpg.get_value(self.tags["camera_mode"]) if "camera_mode" in self.tags else "Orbit"
 
     def current_camera(self, width: int, height: int, zoom: float) -> Camera:
         base = self.base_camera(width, height)
@@ -219,10 +302,12 @@ class View(abc.ABC):
                     changed = True
         else:
             if LEFT in deltas and self.panel_size[0]:
-                dx, dy = deltas[LEFT]
-                s = 2.0 / (self.panel_size[0] * zoom)
-                self.center[0] -= dx * s
-                self.center[1] -= dy * s
+                dx, dy = deltas[LEFT]  # the picture sticks to the cursor: d screen px = d/zoom image px
+                self.center[0] -= dx / zoom
+                self.center[1] -= dy / zoom
+                size = getattr(self.source, "image_size", None)
+                if size is not None:  # keep some of the image in view
+                    self.center = [float(np.clip(self.center[i], -0.75 * size[i], 0.75 * size[i])) for i in (0, 1)]
                 changed |= (dx, dy) != (0, 0)
             if inside and inp.wheel:
                 dpg.set_value(self.tags["zoom"], float(np.clip(dpg.get_value(self.tags["zoom"]) + 0.25 * inp.wheel,
@@ -230,6 +315,8 @@ class View(abc.ABC):
                 changed = True
         if changed or self.drag.is_dragging:
             self.dynres.touch()
+        if changed and self.is_3d:
+            self.camera_touched = True
         return changed
 
     # ----- per frame ----------------------------------------------------------------------------------------
@@ -238,15 +325,26 @@ class View(abc.ABC):
         return float(2.0 ** dpg.get_value(self.tags["zoom"])) if "zoom" in self.tags else 1.0
 
     def make_request(self, width: int, height: int, preview: bool) -> RenderRequest:
+        """The request for a width×height render of the panel: 3D cameras are built for the panel and scaled with
+        the render (focal × render_scale), so a preview shows the same field of view, only coarser."""
+        pw, ph = self.panel_size if self.panel_size[0] else (width, height)
+        scale = width / pw
         zoom = self.zoom
-        cam = self.current_camera(width, height, zoom) if self.is_3d else None
-        return RenderRequest(width=width, height=height, zoom=zoom, camera=cam,
-                             options=RenderRequest.pack_options(self.read_options()), preview=preview,
-                             center=(self.center[0], self.center[1]))
+        cam = None
+        if self.is_3d:
+            cam = self.current_camera(pw, ph, zoom)
+            if (width, height) != (pw, ph):
+                cam = cam.scaled(scale)
+                width, height = cam.width, cam.height
+        revision = self.follow_policy.revision(self.live, self.worker.last_full_seconds)
+        return RenderRequest(width=width, height=height, zoom=zoom, camera=cam, options=self.read_options(),
+                             render_scale=round(scale, 6), preview=preview, revision=revision,
+                             center=(round(self.center[0], 4), round(self.center[1], 4)))
 
     def update(self, inp: InputFrame | None, has_focus: bool) -> None:
         if not self.visible():
             return
+        self._poll_job()
         aw, ah = dpg.get_item_rect_size(self.tags["image_area"])
         w, h = max(16, int(aw)), max(16, int(ah))
         if aw > 0 and ah > 0:
@@ -255,7 +353,7 @@ class View(abc.ABC):
             return
         if inp is not None:
             self.handle_input(inp, has_focus)
-        if dpg.is_item_active(self.tags["zoom"]) or self._option_active():
+        if dpg.is_item_active(self.tags["zoom"]) or self.form.active():
             self.dynres.touch()  # coarse frames while a slider is dragged, full resolution once it is released
         w, h = self.panel_size
         preview = self.dynres.interacting()
@@ -269,14 +367,6 @@ class View(abc.ABC):
         self._upload()
         self.texture.tick()
         self._refresh_text(req)
-
-    def _option_active(self) -> bool:
-        """Is one of the view's own option widgets being dragged or edited right now?"""
-        opts = self.tags.get("options")
-        if opts is None:
-            return False
-        return any(dpg.is_item_active(c) for c in dpg.get_item_children(opts, 1) or ()
-                   if any(k in dpg.get_item_type(c) for k in ("Slider", "Drag")))  # only these have an active state worth a preview
 
     def _upload(self) -> None:
         fin = self.worker.latest()
@@ -299,8 +389,9 @@ class View(abc.ABC):
         self.status_line = f"{fps:.1f} fps" if fps > 0 else "idle"
         dpg.set_value(self.tags["info"], f"render {ms} · {res}{' (preview)' if fin and fin.request.preview else ''}"
                                          f" · {self.status_line}{' · ' + extra if extra else ''}")
-        err = self.worker.error
-        dpg.set_value(self.tags["error"], err or "")
+        err = self.error_text or self.worker.error or ""
+        dpg.set_value(self.tags["error"], err)
+        dpg.configure_item(self.tags["error"], show=bool(err))
 
     # ----- pixels (tests, screenshots) ------------------------------------------------------------------------
     def last_image(self) -> np.ndarray | None:

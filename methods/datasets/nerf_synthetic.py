@@ -163,22 +163,26 @@ def _image_file(root: Path, file_path: Any, tpath: Path, i: int) -> Path:
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
+    from assets.images import unreadable_image_message
+
     try:
         with Image.open(path) as im:
             return int(im.width), int(im.height)
-    except Exception as e:  # noqa: BLE001 - any decoder failure is one clear line
-        raise DatasetError(f"{path}: cannot read image ({e})") from None
+    except FileNotFoundError:
+        raise DatasetError(f"image not found: {path}") from None
+    except Exception:  # noqa: BLE001 - any decoder failure is one clear line
+        raise DatasetError(unreadable_image_message(path)) from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as HxWx4 float32 straight-alpha RGBA in [0, 1] (alpha = 1 where the file has none)."""
-    import imageio.v3 as iio
+    from assets.images import read_image as read_pixels
 
     path = Path(path)
     try:
-        a = np.asarray(iio.imread(path))
-    except Exception as e:  # noqa: BLE001
-        raise DatasetError(f"{path}: cannot read image ({e})") from None
+        a = read_pixels(path)
+    except (OSError, ValueError) as e:
+        raise DatasetError(str(e)) from None
     if a.dtype == np.uint8:
         f = a.astype(np.float32) / 255.0
     elif a.dtype == np.uint16:

@@ -14,11 +14,11 @@ Reference behaviour reproduced deliberately:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 
+from methods.gaussians.config import DENSIFY_PRESETS, DensifyConfig, LearningRates  # noqa: F401 (re-exported)
 from methods.gaussians.model import PARAM_NAMES, GaussianModel, quat_to_rotmat
 
 __all__ = [
@@ -39,25 +39,6 @@ _MOMENT_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 # ----- optimizer --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LearningRates:
-    """3DGS per-attribute learning rates; positions are multiplied by the scene extent and decay log-linearly."""
-
-    position_init: float = 1.6e-4
-    position_final: float = 1.6e-6
-    position_max_steps: int = 30_000
-    sh_dc: float = 2.5e-3
-    sh_rest: float = 2.5e-3 / 20.0
-    opacity: float = 0.05
-    scaling: float = 0.005
-    rotation: float = 0.001
-
-    def group_lrs(self, extent: float) -> dict[str, float]:
-        """Initial learning rate per param-group name."""
-        return {"means": self.position_init * extent, "quats": self.rotation, "log_scales": self.scaling,
-                "logit_opacities": self.opacity, "sh_dc": self.sh_dc, "sh_rest": self.sh_rest}
-
-
 def make_optimizer(model: GaussianModel, extent: float, lr_cfg: LearningRates | None = None) -> torch.optim.Adam:
     """Adam with one named group per attribute and eps 1e-15 (the reference value: the default 1e-8 is large
     next to the tiny second moments of the position gradients and would damp them)."""
@@ -85,69 +66,6 @@ def update_position_lr(optimizer: torch.optim.Optimizer, step: int, extent: floa
         if group.get("name") == "means":
             group["lr"] = lr
     return lr
-
-
-# ----- configuration ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DensifyConfig:
-    """When and how to densify. Defaults are the paper's (30k-step runs)."""
-
-    grad_threshold: float = 2e-4        # mean NDC-space 2D-mean gradient norm that triggers clone/split
-    percent_dense: float = 0.01         # clone if max scale ≤ this × extent, else split
-    min_opacity: float = 0.005
-    max_screen_size: float = 20.0       # px, only with screen_size_prune
-    max_world_frac: float = 0.1         # prune if max scale > this × extent (after the first opacity reset)
-    split_n: int = 2
-    split_scale_div: float = 1.6        # = 0.8 · split_n in the reference
-    from_iter: int = 500
-    until_iter: int = 15_000
-    interval: int = 100
-    opacity_reset_interval: int = 3000
-    screen_size_prune: bool = False     # see the module docstring
-
-    @classmethod
-    def paper(cls) -> "DensifyConfig":
-        return cls()
-
-    @classmethod
-    def cpu_small(cls) -> "DensifyConfig":
-        """For ~3000-step CPU runs on small images: same thresholds, a compressed schedule that still leaves
-        ≥ 50 iterations of statistics between refinements."""
-        return cls(from_iter=100, until_iter=1500, interval=50, opacity_reset_interval=500)
-
-    @classmethod
-    def preset(cls, name: str) -> "DensifyConfig":
-        try:
-            return DENSIFY_PRESETS[name]()
-        except KeyError:
-            raise KeyError(f"unknown densify preset {name!r}; choose one of {', '.join(DENSIFY_PRESETS)}") from None
-
-    def scaled(self, total_steps: int, reference_steps: int = 30_000) -> "DensifyConfig":
-        """The same schedule compressed proportionally to a run of ``total_steps``."""
-        f = total_steps / reference_steps
-        return replace(self, from_iter=round(self.from_iter * f), until_iter=round(self.until_iter * f),
-                       interval=max(1, round(self.interval * f)),
-                       opacity_reset_interval=max(1, round(self.opacity_reset_interval * f)))
-
-    def should_densify(self, it: int) -> bool:
-        """Reference schedule: it > from_iter, it < until_iter, it % interval == 0 (iterations count from 1)."""
-        return self.from_iter < it < self.until_iter and it % self.interval == 0
-
-    def should_reset_opacity(self, it: int, white_background: bool = False) -> bool:
-        """Every opacity_reset_interval while densifying, plus once at from_iter on white backgrounds."""
-        if not 0 < it < self.until_iter:
-            return False
-        return it % self.opacity_reset_interval == 0 or (white_background and it == self.from_iter)
-
-    def prunes_big(self, it: int) -> bool:
-        """Oversized Gaussians are pruned only after the first opacity reset (reference: it > reset interval)."""
-        return it > self.opacity_reset_interval
-
-
-DENSIFY_PRESETS: dict[str, Callable[[], DensifyConfig]] = {
-    "paper": DensifyConfig.paper,
-    "cpu_small": DensifyConfig.cpu_small,
-}
 
 
 # ----- statistics -------------------------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
-"""LiveSource for Gaussian splats: renders a static model (a loaded .ply) or a model being trained, under its lock.
+"""LiveSource for Gaussian splats: renders a static model (a loaded .ply) or snapshots of a model being trained.
 
 Render modes turn the rasterizer's outputs into pictures (RGB, depth, alpha, Gaussian-count heat, error against
-ground truth). When the request names a ground-truth image (a dataset test view at a dataset scale) the frame
-carries its PSNR in ``aux["psnr"]``.
+ground truth). When the request's options name a dataset test view (the view then sends that view's exact camera)
+the frame carries its PSNR against true ground truth in ``aux["psnr"]``.
 """
 from __future__ import annotations
 
-import threading
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -14,93 +14,166 @@ from typing import Callable
 import numpy as np
 import torch
 
+from methods.datasets.test_views import MultiscaleTestViews
+from methods.live_training import LiveTraining, ModelSlot
+from methods.metrics import psnr
 from render.colormap import colormap
-from render.live import Frame, RenderRequest
+from render.live import Frame, Framing, RenderRequest
+from render.options import option
+from render.tensors import to_numpy
 
 
 def _rgb(out, gt):  # noqa: ARG001 - same signature for every mode
-    return out.color.clamp(0, 1).numpy()
+    return to_numpy(out.color.clamp(0, 1))
 
 
 def _depth(out, gt):  # noqa: ARG001
-    a = out.alpha.numpy()
-    d = np.where(a > 0.05, out.depth.numpy() / np.maximum(a, 1e-6), np.nan)
+    a = to_numpy(out.alpha)
+    d = np.where(a > 0.05, to_numpy(out.depth) / np.maximum(a, 1e-6), np.nan)
     return colormap(-d) * a[..., None]  # near = bright
 
 
 def _alpha(out, gt):  # noqa: ARG001
-    return np.repeat(out.alpha.numpy()[..., None], 3, axis=2)
+    return np.repeat(to_numpy(out.alpha)[..., None], 3, axis=2)
 
 
 def _count(out, gt):  # noqa: ARG001
-    n = out.n_contrib.numpy().astype(np.float32)
+    n = to_numpy(out.n_contrib).astype(np.float32)
     return colormap(np.log1p(n), lo=0.0, hi=max(float(np.log1p(n).max()), 1.0))
 
 
 def _error(out, gt):
     if gt is None:
         return _rgb(out, gt)
-    err = np.abs(out.color.clamp(0, 1).numpy() - gt).mean(axis=2)
+    err = np.abs(to_numpy(out.color.clamp(0, 1)) - gt).mean(axis=2)
     return colormap(err, lo=0.0, hi=0.25)
 
 
 RENDER_MODES: dict[str, Callable] = {"rgb": _rgb, "depth": _depth, "alpha": _alpha, "count": _count, "error": _error}
 
 
-@dataclass
-class GroundTruth:
-    """A ground-truth image for the exact camera of a request (dataset test view at one scale)."""
+FILTERS = ("mip", "3dgs", "none")
+DEFAULT_FOCAL = 256 / math.tan(math.radians(25))  # a .ply without its dataset: 50° over 512 px
 
-    image: np.ndarray  # (H, W, 3) float32
+
+@dataclass(frozen=True)
+class SplatOptions:
+    filter: str = option("mip", choices=FILTERS, widget="radio", label="2D filter",
+                         help="mip: Mip-Splatting's 0.1 px² filter with compensation · 3dgs: 0.3 px² dilation")
+    use_3d_filter: bool = option(True, label="3D filter (Mip-Splatting)",
+                                 help="bound each Gaussian by the training cameras' sampling rate")
+    mode: str = option("rgb", choices=tuple(RENDER_MODES), label="render", help="what the panel shows")
+    sh_degree: int = option(3, min=0, max=3, widget="slider", label="SH degree",
+                            help="highest spherical-harmonics band used (never above the model's)")
+    white_background: bool = option(False, label="white background")
+    gt_view: int = -1  # a dataset test view (-1: free camera); the request's camera is that view's
+    gt_scale: float = 0.0  # the dataset scale of gt_view's camera
+
+    @property
+    def background(self) -> tuple[float, float, float]:
+        return (1.0, 1.0, 1.0) if self.white_background else (0.0, 0.0, 0.0)
+
+
+def gaussian_framing(model, focal: float = DEFAULT_FOCAL, min_distance: float = 0.0) -> Framing:
+    """Frame the bulk of a Gaussian scene: the 2nd–98th percentile box of the means (floaters far out don't
+    push the camera away), as a bounding sphere."""
+    xyz = to_numpy(model.means)
+    if len(xyz) == 0:
+        return Framing(radius=1.0, focal=focal, min_distance=min_distance)
+    lo, hi = np.percentile(xyz, 2, axis=0), np.percentile(xyz, 98, axis=0)
+    c = (lo + hi) / 2
+    return Framing(center=tuple(float(v) for v in c), radius=float(max(np.linalg.norm(hi - lo) / 2, 1e-3)),
+                   focal=float(focal), min_distance=float(min_distance))
 
 
 class SplatSource:
-    """Options read from the request: ``filter`` (3dgs|mip|none), ``use_3d_filter`` (bool), ``mode`` (see
-    RENDER_MODES), ``sh_degree`` (int or None), ``background`` (RGB). ``gt_lookup(request)`` may return a
-    GroundTruth for the request's camera."""
+    """Renders a static model (a loaded .ply) or the snapshots of a model being trained; with a dataset attached
+    (:meth:`set_dataset`) a request whose options name a test view gets that view's PSNR in ``aux["psnr"]``."""
 
-    def __init__(self, model=None, lock: threading.Lock | None = None,
-                 gt_lookup: Callable[[RenderRequest], GroundTruth | None] | None = None) -> None:
-        self._model, self._lock = model, lock
-        self.gt_lookup = gt_lookup
-        self._swap = threading.Lock()
+    Options = SplatOptions
 
-    def set_model(self, model, lock: threading.Lock | None = None) -> None:
-        """Show another model (e.g. the live model of a training job, guarded by the trainer's lock)."""
-        with self._swap:
-            self._model, self._lock = model, lock
+    def __init__(self, model=None) -> None:
+        self.slot = ModelSlot(model)
+        self.test_views: MultiscaleTestViews | None = None
+        self.train_scale = 1.0
+        self._focal, self._min_distance = DEFAULT_FOCAL, 0.0
+        self._framing = gaussian_framing(model) if model is not None else Framing(radius=1.0, focal=DEFAULT_FOCAL)
+
+    # ----- what is shown --------------------------------------------------------------------------------------
+    def set_model(self, model) -> None:
+        """Show a static model (e.g. a loaded .ply); forgets any dataset."""
+        self.slot.show(model)
+        self.test_views, self.train_scale = None, 1.0
+        self._focal, self._min_distance = DEFAULT_FOCAL, 0.0
+        self._framing = gaussian_framing(model)
+
+    def follow(self, live: LiveTraining, dataset_root: str | None = None) -> dict:
+        """Show a running training job's model; its dataset's focal becomes zoom 1 and its test views ground truth.
+        Returns the snapshot's info (method, filters, …) for the view's widgets."""
+        snap = self.slot.follow(live)
+        info = dict(snap.info)
+        self.train_scale = float(info.get("train_scale", 1.0))
+        if dataset_root:
+            self.set_dataset(dataset_root, bool(info.get("white_background", False)))
+        self._framing = gaussian_framing(snap.model, self._focal, self._min_distance)
+        return info
+
+    def set_dataset(self, root: str, white_background: bool) -> None:
+        """Attach a multi-scale dataset: its test cameras' focal is zoom 1, its cameras' distance the framing's."""
+        views = MultiscaleTestViews(root, white_background)
+        cams = views.at(self.nearest_train_scale(views)).cameras
+        self.test_views = views
+        self._focal = float(cams[0].fx)
+        self._min_distance = float(np.linalg.norm(cams[0].position))
+        self._framing = Framing(center=(0.0, 0.0, 0.0), radius=self._framing.radius, focal=self._focal,
+                                min_distance=self._min_distance)
+
+    def nearest_train_scale(self, views: MultiscaleTestViews) -> float:
+        return views.nearest_scale(self.train_scale)
 
     @property
     def model(self):
-        return self._model
+        return self.slot.get()[0]
 
+    def framing(self) -> Framing:
+        return self._framing
+
+    # ----- render ---------------------------------------------------------------------------------------------
     def render(self, request: RenderRequest) -> Frame:
         if request.camera is None:
             raise ValueError("the Splat view needs a 3D camera")
-        with self._swap:
-            model, lock = self._model, self._lock
+        o: SplatOptions = request.options
+        model, _ = self.slot.get(request.revision)
         if model is None:
             return Frame(np.full((request.height, request.width, 3), 0.1, np.float32), aux={"empty": True})
-        mode = request.option("mode", "rgb")
-        if mode not in RENDER_MODES:
-            raise ValueError(f"unknown render mode '{mode}'; choose one of {', '.join(RENDER_MODES)}")
         t0 = time.perf_counter()
         with torch.no_grad():
-            if lock is not None:  # a live training model: copy it under the lock (cheap), render outside it,
-                with lock:        # so a slow render never stalls the optimiser
-                    model = model.clone()
-            sh = request.option("sh_degree", None)  # a limit: never above what the model has (yet)
-            sh = model.active_sh_degree if sh is None else min(int(sh), model.active_sh_degree)
-            out = model.render(request.camera, filter=request.option("filter", "mip"),
-                               use_3d_filter=bool(request.option("use_3d_filter", True)),
-                               background=tuple(request.option("background", (0.0, 0.0, 0.0))),
-                               sh_degree=sh)
+            sh = min(int(o.sh_degree), model.active_sh_degree)  # a limit: never above what the model has (yet)
+            out = model.render(request.camera, filter=o.filter, use_3d_filter=o.use_3d_filter,
+                               background=o.background, sh_degree=sh)
             n = int(model.num_gaussians)
-        gt = self.gt_lookup(request) if self.gt_lookup is not None else None
-        image = RENDER_MODES[mode](out, None if gt is None else gt.image)
+        gt = self._ground_truth(o)
+        color = to_numpy(out.color.clamp(0, 1))
+        image = RENDER_MODES[o.mode](out, gt)
         aux = {"n_gaussians": n}
         if gt is not None:
-            from methods.metrics import psnr
-
-            aux["psnr"] = float(psnr(out.color.clamp(0, 1).numpy(), gt.image))
+            aux["psnr"] = float(psnr(color, gt))
+            aux["gt_scale"] = o.gt_scale
         return Frame(image, aux=aux, timings={"render": time.perf_counter() - t0})
+
+    def _ground_truth(self, o: SplatOptions) -> np.ndarray | None:
+        views = self.test_views
+        if views is None or o.gt_view < 0 or o.gt_scale <= 0:
+            return None
+        return views.at(o.gt_scale).images[o.gt_view]
+
+
+def demo_source(ply: str | None = None) -> SplatSource:
+    """A SplatSource on ``ply`` or the bundled demo scene (generated into the cache on first use)."""
+    from methods.gaussians.ply import load_ply
+
+    if ply is None:
+        from methods.gaussians.demo import demo_ply_path
+
+        ply = str(demo_ply_path())
+    return SplatSource(load_ply(ply))

@@ -22,6 +22,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# One copy of the splat math, in the lower layer; re-exported because trainers and tests import it from here.
+from render.splat.projection import quat_to_rotmat, rotmat_to_quat
+from render.splat.sh import SH_C0
+from render.splat.sh import num_sh_bases as num_sh_coeffs
+from render.tensors import to_numpy
+
 if TYPE_CHECKING:
     from render.camera import Camera
 
@@ -37,17 +43,11 @@ __all__ = [
     "knn_mean_sq_dist",
 ]
 
-SH_C0 = 0.28209479177387814
 # The attribute names double as the optimizer's param-group names (densify.py relies on that).
 PARAM_NAMES: tuple[str, ...] = ("means", "quats", "log_scales", "logit_opacities", "sh_dc", "sh_rest")
 # 3DGS clamps the mean squared neighbour distance here so duplicate points do not get log(0) scales.
 MIN_KNN_SQ_DIST = 1e-7
 INIT_OPACITY = 0.1
-
-
-def num_sh_coeffs(degree: int) -> int:
-    """Coefficients per colour channel for SH bands 0..degree."""
-    return (degree + 1) ** 2
 
 
 def rgb_to_sh_dc(rgb: torch.Tensor) -> torch.Tensor:
@@ -56,38 +56,6 @@ def rgb_to_sh_dc(rgb: torch.Tensor) -> torch.Tensor:
 
 def sh_dc_to_rgb(dc: torch.Tensor) -> torch.Tensor:
     return dc * SH_C0 + 0.5
-
-
-def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
-    """(N,4) wxyz quaternions (any length) -> (N,3,3) rotation matrices (the 3DGS ``build_rotation``)."""
-    q = F.normalize(q, dim=-1)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=-1).reshape(q.shape[:-1] + (3, 3))
-
-
-def rotmat_to_quat(R: torch.Tensor) -> torch.Tensor:
-    """(N,3,3) rotation matrices -> (N,4) unit wxyz quaternions with w ≥ 0 (branch on the largest diagonal term
-    so no division by a tiny number)."""
-    R = R.to(torch.float64)
-    m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
-    tr = m00 + m11 + m22
-    a, b, c = R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]  # 4w·(x,y,z)
-    d, e, f = R[..., 0, 1] + R[..., 1, 0], R[..., 0, 2] + R[..., 2, 0], R[..., 1, 2] + R[..., 2, 1]  # 4xy, 4xz, 4yz
-    # Four candidate solutions (each 4·pivot·q), each stable when its pivot is the largest.
-    cands = torch.stack([
-        torch.stack([1 + tr, a, b, c], -1),
-        torch.stack([a, 1 + m00 - m11 - m22, d, e], -1),
-        torch.stack([b, d, 1 - m00 + m11 - m22, f], -1),
-        torch.stack([c, e, f, 1 - m00 - m11 + m22], -1),
-    ], dim=-2)
-    pivot = torch.stack([tr, m00, m11, m22], -1).argmax(-1)
-    q = torch.gather(cands, -2, pivot[..., None, None].expand(pivot.shape + (1, 4))).squeeze(-2)
-    q = F.normalize(q, dim=-1)
-    return torch.where(q[..., :1] < 0, -q, q)
 
 
 def knn_mean_sq_dist(points: torch.Tensor, k: int = 3, *, chunk: int = 1024) -> torch.Tensor:
@@ -105,7 +73,7 @@ def knn_mean_sq_dist(points: torch.Tensor, k: int = 3, *, chunk: int = 1024) -> 
         from scipy.spatial import cKDTree
     except ImportError:  # pragma: no cover - scipy ships with scikit-image, a dependency
         return _knn_torch(pts, kk, chunk)
-    dist, _ = cKDTree(pts.numpy()).query(pts.numpy(), k=kk + 1)
+    dist, _ = cKDTree(to_numpy(pts)).query(to_numpy(pts), k=kk + 1)
     # Column 0 is normally the point itself, but with exact duplicates the tree may return the twin first; both are
     # at distance 0, so dropping column 0 always leaves the k nearest others.
     d = torch.from_numpy(np.ascontiguousarray(dist[:, 1:]))

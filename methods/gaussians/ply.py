@@ -26,6 +26,7 @@ import torch
 
 from methods.gaussians.model import GaussianModel, num_sh_coeffs
 from methods.io import atomic_write
+from render.tensors import to_numpy
 
 __all__ = ["PlyError", "load_ply", "save_ply", "ply_property_names"]
 
@@ -72,33 +73,33 @@ def _compact(names: list[str]) -> str:
 def _model_columns(model: GaussianModel, bake_3d_filter: bool) -> tuple[list[str], np.ndarray]:
     n = model.num_gaussians
     with torch.no_grad():
-        log_scales = model.log_scales.detach().cpu().numpy().astype(np.float32)
-        logit_op = model.logit_opacities.detach().cpu().numpy().astype(np.float32)
+        log_scales = to_numpy(model.log_scales).astype(np.float32)
+        logit_op = to_numpy(model.logit_opacities).astype(np.float32)
         if bake_3d_filter:
             if model.filter_3d is None:
                 raise ValueError("cannot bake the 3D filter: this model has none (compute it with compute_3d_filter "
                                  "from the training cameras, or save without bake_3d_filter)")
             # float64 so that neither the exp/log of tiny scales nor the logit of opacities near 1 lose precision.
-            s2 = np.exp(2.0 * model.log_scales.detach().cpu().double().numpy())
-            f2 = np.square(model.filter_3d.detach().cpu().double().numpy())[:, None]
+            s2 = np.exp(2.0 * to_numpy(model.log_scales.double()))
+            f2 = np.square(to_numpy(model.filter_3d.double()))[:, None]
             s2f = s2 + f2
             log_scales = (0.5 * np.log(s2f)).astype(np.float32)
-            o = 1.0 / (1.0 + np.exp(-model.logit_opacities.detach().cpu().double().numpy()))
+            o = 1.0 / (1.0 + np.exp(-to_numpy(model.logit_opacities.double())))
             o = np.clip(o * np.sqrt(np.prod(s2, axis=1) / np.prod(s2f, axis=1)), 1e-30, None)
             logit_op = (np.log(o) - np.log1p(-o)).astype(np.float32)
-        sh_rest = model.sh_rest.detach().cpu().numpy().astype(np.float32)
+        sh_rest = to_numpy(model.sh_rest).astype(np.float32)
         cols = [
-            model.means.detach().cpu().numpy().astype(np.float32),
+            to_numpy(model.means).astype(np.float32),
             np.zeros((n, 3), np.float32),
-            model.sh_dc.detach().cpu().numpy().astype(np.float32).reshape(n, 3),
+            to_numpy(model.sh_dc).astype(np.float32).reshape(n, 3),
             np.ascontiguousarray(sh_rest.transpose(0, 2, 1)).reshape(n, -1),  # (N,K,3) -> (N,3,K): channel-major
             logit_op.reshape(n, 1),
             log_scales,
-            model.quats.detach().cpu().numpy().astype(np.float32),
+            to_numpy(model.quats).astype(np.float32),
         ]
         with_filter = model.filter_3d is not None and not bake_3d_filter
         if with_filter:
-            cols.append(model.filter_3d.detach().cpu().numpy().astype(np.float32).reshape(n, 1))
+            cols.append(to_numpy(model.filter_3d).astype(np.float32).reshape(n, 1))
     return ply_property_names(model.max_sh_degree, with_filter_3d=with_filter), np.concatenate(cols, axis=1)
 
 

@@ -112,6 +112,7 @@ def render_ply(ply: str | os.PathLike, cameras_path: str | os.PathLike, out_dir:
     from assets.cache import atomic_save_image
     from methods.datasets import load_transforms_cameras
     from methods.gaussians.ply import load_ply
+    from render.tensors import to_numpy  # torch: loaded by the command, not by `main.py --help`
 
     model = load_ply(ply)
     cams = prepare_cameras(load_transforms_cameras(cameras_path), settings)
@@ -127,7 +128,7 @@ def render_ply(ply: str | os.PathLike, cameras_path: str | os.PathLike, out_dir:
         with torch.no_grad():
             res = model.render(cam, filter=filt, use_3d_filter=use_3d, background=settings.background,
                                sh_degree=settings.sh_degree)
-        rgb = res.color.detach().cpu().numpy().astype(np.float32)
+        rgb = to_numpy(res.color).astype(np.float32)
         dt = time.perf_counter() - t0
         stem = f"view_{i:0{digits}d}"
         png, npy = out / f"{stem}.png", out / f"{stem}.npy"

@@ -18,7 +18,6 @@ import os
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from methods.datasets import Dataset, load_nerf_synthetic
+from methods.gaussians.config import INITS, METHODS, TRAIN_PRESETS, MethodSpec, TrainConfig  # noqa: F401 (re-exported)
 from methods.gaussians.densify import (
     DensifyConfig,
     DensifyStats,
@@ -39,9 +39,11 @@ from methods.gaussians.filter3d import compute_3d_filter
 from methods.gaussians.model import GaussianModel
 from methods.gaussians.ply import save_ply
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
+from methods.live_training import SnapshotPublisher
 from methods.jobs import Progress, ProgressFn, StopFn
-from methods.metrics import psnr, ssim
+from methods.metrics import dssim, psnr, ssim
 from render.camera import Camera
+from render.tensors import to_numpy
 
 __all__ = ["MethodSpec", "METHODS", "TrainConfig", "TRAIN_PRESETS", "GaussianTrainer", "scene_extent",
            "load_trained_model", "evaluate_model", "CHECKPOINT_KIND", "CHECKPOINT_VERSION"]
@@ -51,136 +53,6 @@ CHECKPOINT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 PLY_NAME = "point_cloud.ply"
 BAKED_PLY_NAME = "point_cloud_baked.ply"
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """How a method renders: the rasterizer's 2D filter and whether the model carries the 3D smoothing filter."""
-
-    filter: str
-    use_3d_filter: bool
-    label: str
-
-
-METHODS: dict[str, MethodSpec] = {
-    "3dgs": MethodSpec(filter="3dgs", use_3d_filter=False, label="3DGS"),
-    "mip": MethodSpec(filter="mip", use_3d_filter=True, label="Mip-Splatting"),
-}
-INITS = ("random", "points")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on; presets in :data:`TRAIN_PRESETS`, changes via :meth:`with_`.
-
-    Iterations count from 1 (as in the reference); ``lr.position_max_steps`` should equal ``iterations`` so the
-    position learning rate reaches its final value on the last step (the presets do this).
-    """
-
-    name: str = "paper"
-    iterations: int = 30_000
-    method: str = "mip"                     # key of METHODS
-    white_background: bool = True           # Blender protocol; must match how the dataset was composited
-    init: str = "random"                    # "random": uniform in the init box; "points": a point-cloud PLY
-    n_init_points: int = 100_000
-    init_box: float = 1.3                   # random init in [-init_box, init_box]³ (the Blender recipe)
-    points_path: str = ""                   # for init="points"; default <dataset>/points3d.ply
-    sh_degree: int = 3
-    sh_interval: int = 1000                 # one more SH band every this many iterations
-    lambda_dssim: float = 0.2               # loss = (1-λ)·L1 + λ·(1-SSIM)
-    lr: LearningRates = field(default_factory=LearningRates)
-    densify: DensifyConfig = field(default_factory=DensifyConfig)
-    filter3d_interval: int = 100            # mip: refresh the 3D filter this often once densification has ended
-    train_scale: float = 1.0                # dataset scale the training images are loaded at
-    eval_split: str = "test"                # held-out views for the preview and the final PSNR
-    max_eval_views: int = 0                 # 0 = all
-    seed: int = 0
-    checkpoint_every: int = 0               # 0 = only at the end (and on cancel)
-    preview_interval_s: float = 1.0
-    out_dir: str = ""                       # "" = <cache>/runs/gaussians-<method>-<time>
-    threads: int = 0                        # torch intra-op threads for the run; 0 = leave as is
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown Gaussian method {self.method!r}; valid: {', '.join(METHODS)}")
-        if self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
-        if self.init == "random" and self.n_init_points < 1:
-            raise ValueError(f"n_init_points must be >= 1, got {self.n_init_points}")
-        if not 0 <= self.sh_degree <= 3:
-            raise ValueError(f"sh_degree must be 0..3, got {self.sh_degree}")
-        if not 0.0 <= self.lambda_dssim <= 1.0:
-            raise ValueError(f"lambda_dssim must be in [0, 1], got {self.lambda_dssim}")
-        if not (math.isfinite(self.train_scale) and self.train_scale > 0):
-            raise ValueError(f"train_scale must be a positive number, got {self.train_scale}")
-
-    @property
-    def spec(self) -> MethodSpec:
-        return METHODS[self.method]
-
-    @property
-    def background(self) -> tuple[float, float, float]:
-        return (1.0, 1.0, 1.0) if self.white_background else (0.0, 0.0, 0.0)
-
-    def with_(self, **changes: Any) -> "TrainConfig":
-        """A copy with fields changed; changing ``iterations`` also moves the position-LR horizon with it."""
-        if "iterations" in changes and "lr" not in changes:
-            changes["lr"] = replace(self.lr, position_max_steps=int(changes["iterations"]))
-        return replace(self, **changes)
-
-    def scaled_to(self, iterations: int) -> "TrainConfig":
-        """The same recipe compressed or stretched to ``iterations``: densification window and interval, opacity
-        resets, SH and 3D-filter intervals, checkpoints and the position-LR horizon all scale proportionally."""
-        if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
-        f = iterations / self.iterations
-        d = self.densify
-        step = lambda v: max(1, round(v * f)) if v > 0 else v  # noqa: E731 - 0 keeps meaning "never"
-        densify = replace(d, from_iter=round(d.from_iter * f), until_iter=round(d.until_iter * f),
-                          interval=step(d.interval), opacity_reset_interval=step(d.opacity_reset_interval))
-        return replace(self, iterations=int(iterations), densify=densify, sh_interval=step(self.sh_interval),
-                       filter3d_interval=step(self.filter3d_interval), checkpoint_every=step(self.checkpoint_every),
-                       lr=replace(self.lr, position_max_steps=int(iterations)))
-
-    @staticmethod
-    def preset(name: str, **changes: Any) -> "TrainConfig":
-        """A named preset, optionally changed; unknown names are one clear error."""
-        try:
-            base = TRAIN_PRESETS[name]
-        except KeyError:
-            raise ValueError(f"unknown training config {name!r}; valid: {', '.join(TRAIN_PRESETS)}") from None
-        return base.with_(**changes) if changes else base
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "TrainConfig":
-        d = dict(d)
-        d["lr"] = LearningRates(**d.get("lr", {}))
-        d["densify"] = DensifyConfig(**d.get("densify", {}))
-        known = TrainConfig.__dataclass_fields__
-        return TrainConfig(**{k: v for k, v in d.items() if k in known})
-
-
-TRAIN_PRESETS: dict[str, TrainConfig] = {
-    # the reference recipe (§1.7): 30k iterations, densify 500..15000 every 100, reset every 3000, SH +1 every 1000
-    "paper": TrainConfig(),
-    # a few minutes on 2 CPU cores at ~64 px: the same schedule compressed 20x, with far fewer initial points
-    "cpu_small": TrainConfig(
-        name="cpu_small", iterations=1500, n_init_points=3000, sh_interval=250, filter3d_interval=50,
-        lr=LearningRates(position_max_steps=1500),
-        densify=DensifyConfig(from_iter=200, until_iter=1000, interval=100, opacity_reset_interval=500),
-        max_eval_views=10, checkpoint_every=500),
-    # unit tests: ~10-30 s on 2 CPU cores at 32 px (25 dB held-out on the 24-view tiny scene)
-    "test_tiny": TrainConfig(
-        name="test_tiny", iterations=600, n_init_points=1000, sh_degree=1, sh_interval=200, filter3d_interval=50,
-        lr=LearningRates(position_max_steps=600),
-        densify=DensifyConfig(from_iter=100, until_iter=500, interval=100, opacity_reset_interval=2000),
-        preview_interval_s=0.5),
-}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -225,8 +97,7 @@ def _image_loss(pred: torch.Tensor, gt: torch.Tensor, lambda_dssim: float) -> to
     l1 = torch.abs(pred - gt).mean()
     if lambda_dssim == 0.0:
         return l1
-    s = ssim(pred.permute(2, 0, 1)[None], gt.permute(2, 0, 1)[None])
-    return (1.0 - lambda_dssim) * l1 + lambda_dssim * (1.0 - s)
+    return (1.0 - lambda_dssim) * l1 + lambda_dssim * dssim(pred.permute(2, 0, 1)[None], gt.permute(2, 0, 1)[None])
 
 
 @torch.no_grad()
@@ -240,7 +111,7 @@ def evaluate_model(model: GaussianModel, spec: MethodSpec, dataset: Dataset, *,
             break
         out = model.render(dataset.cameras[i], filter=spec.filter, use_3d_filter=spec.use_3d_filter,
                            background=dataset.background)
-        pred = out.color.clamp(0.0, 1.0).numpy()
+        pred = to_numpy(out.color.clamp(0.0, 1.0))
         ps.append(float(psnr(pred, dataset.images[i])))
         ss.append(float(ssim(pred, dataset.images[i])))
     return {"psnr": float(np.mean(ps)) if ps else float("nan"), "ssim": float(np.mean(ss)) if ss else float("nan"),
@@ -297,6 +168,11 @@ class GaussianTrainer:
                 self._refresh_3d_filter()
             self.optimizer = make_optimizer(self.model, self.extent, config.lr)
         self.stats = DensifyStats.zeros(self.model.num_gaussians)
+        # views render snapshots (copied under the lock once per revision), never the live model
+        self.live = SnapshotPublisher(lambda: self.model, self.lock, clone=lambda m: m.clone(), info_fn=lambda: {
+            "step": self.iteration, "method": config.method, "preset": config.name,
+            "train_scale": config.train_scale, "white_background": config.white_background,
+            "filter": self.spec.filter, "use_3d_filter": self.spec.use_3d_filter})
 
     # ----- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -380,6 +256,7 @@ class GaussianTrainer:
                     self._refresh_3d_filter()
             self.iteration = it
             n = self.model.num_gaussians
+            self.live.bump()
         return {"loss": float(loss.detach()), "psnr": float(psnr(out.color.detach().clamp(0, 1), gt)),
                 "n_gaussians": float(n)}
 
@@ -390,7 +267,7 @@ class GaussianTrainer:
         with self.lock, torch.no_grad():
             out = self.model.render(ds.cameras[0], filter=self.spec.filter, use_3d_filter=self.spec.use_3d_filter,
                                     background=self._bg)
-        return out.color.clamp(0.0, 1.0).numpy()
+        return to_numpy(out.color.clamp(0.0, 1.0))
 
     def save_checkpoint(self) -> Path:
         """Atomically write model, optimizer state, iteration and config to ``out_dir/checkpoint.pt``."""

@@ -7,12 +7,13 @@ from typing import Any
 
 from methods.gaussians.train import GaussianTrainer, TrainConfig
 from methods.jobs import Progress, ProgressFn, StopFn
+from methods.live_training import LiveTraining
 
 
 @dataclass
 class TrainGaussiansJob:
     """``dataset``: a nerf_synthetic folder, or "" for the bundled synthetic scene (generated on first use).
-    ``trainer`` appears once the data is loaded; a viewer shows ``trainer.model`` under ``trainer.lock``."""
+    ``trainer`` appears once the data is loaded; views follow :attr:`live` (snapshots of the model being trained)."""
 
     config: TrainConfig
     dataset: str = ""
@@ -23,6 +24,11 @@ class TrainGaussiansJob:
 
     def __post_init__(self) -> None:
         self.name = self.name or f"train Gaussians ({self.config.method}, {self.config.name})"
+
+    @property
+    def live(self) -> LiveTraining | None:
+        """The running trainer's snapshot publisher (None until the data is loaded)."""
+        return None if self.trainer is None else self.trainer.live
 
     def run(self, progress: ProgressFn, should_stop: StopFn) -> Any:
         if self.dataset:

@@ -2,5 +2,5 @@
 by any Gaussian (isotropic, anisotropic, or a different one per point).
 
 Every signal here — images, the Ackley function, mesh SDFs, the Monte-Carlo ground truth and the neural field —
-is a :class:`~methods.ngssf.field.Field`, so evaluation and viewing code never cares which one it holds.
+is a :class:`~methods.field.Field`, so evaluation and viewing code never cares which one it holds.
 """

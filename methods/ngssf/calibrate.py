@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from methods.jobs import Progress, ProgressFn
-from methods.ngssf.field import Field
+from methods.field import Field
+from render.tensors import to_numpy
 
 PointSampler = Callable[[Field, int, torch.Generator], torch.Tensor]
 
@@ -132,7 +133,7 @@ def calibrate(field: Field, points: int = 64, targets: np.ndarray | None = None,
             y_gauss.append(vals.double().mean(0))
         y_gauss = torch.stack(y_gauss)  # (K, points, C)
 
-        mse = ((y_ours[:, None] - y_gauss[None]) ** 2).mean(dim=(2, 3)).cpu().numpy()  # (J, K)
+        mse = to_numpy(((y_ours[:, None] - y_gauss[None]) ** 2).mean(dim=(2, 3)))  # (J, K)
         best = mse.argmin(axis=0)
         matched = candidates[best]
         ratios = matched / targets

@@ -11,7 +11,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from methods.ngssf.field import Field, eval_grid
+from methods.field import Field, eval_grid
+from render.tensors import to_numpy
 
 VARIANCES = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -52,7 +53,7 @@ class EvalReport:
 def _score(pred: torch.Tensor, gt: np.ndarray, variance: float) -> tuple[float, float]:
     from methods.ngssf.metrics import compare_images
 
-    m = compare_images(pred.numpy(), gt, variance)
+    m = compare_images(to_numpy(pred), gt, variance)
     return float(m["psnr"]), float(m["ssim"])
 
 

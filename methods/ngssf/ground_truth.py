@@ -14,7 +14,8 @@ import numpy as np
 import scipy.fft
 import torch
 
-from methods.ngssf.field import CovLike, Field, normalize_cov
+from methods.field import CovLike, Field, normalize_cov
+from render.tensors import to_numpy
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -60,12 +61,12 @@ def gaussian_blur_exact(image: ArrayLike, cov: CovLike, bounds: float = 1.0) -> 
     sharp edges may ring slightly. Variance 0 returns an unchanged copy."""
     d = _spatial_dims(image)
     is_torch = isinstance(image, torch.Tensor)
-    a = image.detach().cpu().numpy() if is_torch else np.asarray(image)
+    a = to_numpy(image)
     c = normalize_cov(cov, 1, d, dtype=torch.float64, name="gaussian_blur_exact")
     if c is None or float(c.abs().max()) == 0.0:
         out = a.copy()
     else:
-        out = _fft_blur(a, c[0].numpy(), d, bounds)
+        out = _fft_blur(a, to_numpy(c[0]), d, bounds)
     if is_torch:
         return torch.from_numpy(np.ascontiguousarray(out)).to(device=image.device, dtype=image.dtype)
     return out.astype(a.dtype, copy=False) if np.issubdtype(a.dtype, np.floating) else out

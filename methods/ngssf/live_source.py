@@ -1,50 +1,43 @@
 """LiveSource for Gaussian scale-space fields: one forward pass draws a zoomable viewport blurred by any Σ.
 
-Coordinates are the field's (``methods/ngssf/field.py``): x ∈ [-1, 1]² with coordinate 0 along columns, 1 along
-rows, ±1 on the border pixel centres of the training image (N pixels ⇒ σ_px = σ·(N−1)/2). The request's
-``center`` is the viewport centre in these coordinates and ``zoom`` the sampling rate relative to the training
-image (zoom 1 = one training pixel per screen pixel, as in :func:`render.image_sampler.viewport_grid`).
+Field coordinates (``methods/field.py``): x ∈ [-1, 1]² with coordinate 0 along columns, 1 along rows, ±1 on the
+border pixel centres of the training image (N pixels ⇒ σ_px = σ·(N−1)/2).
 
-Request options (all optional):
-
-* ``mode`` — ``"isotropic"`` (Σ = σ²·I), ``"anisotropic"`` (Σ = R(θ)·diag(σ², σ²/r²)·R(θ)ᵀ, see
-  :func:`covariance`) or ``"foveated"`` (a per-pixel isotropic variance that grows with the distance from
-  ``fovea``, see :func:`foveated_variances`; the whole viewport is still one batched forward pass).
-* ``variance`` (σ², the major-axis variance; the maximum in foveated mode), ``ratio`` r ≥ 1, ``angle`` θ in degrees
-  (θ = 0: major axis horizontal; positive θ turns clockwise on screen because rows run downwards).
-* ``fovea`` (x, y) in field units, ``fovea_radius`` r0 (sharp disc radius, default 0.15).
-* ``antialias`` — add the screen-pixel footprint Σ_px = (0.5 px / zoom in field units)²·I (per axis for
-  non-square images), so zooming out stays alias-free: the zoom is the sampling rate relative to training.
-* ``compare`` — three panels side by side, [field | exact blur | |error|·``error_gain``]; ``aux["psnr"]`` is the
-  PSNR of the field against the exact blur over the image area. Foveated mode compares against an *approximate*
-  exact answer: exact blurs at :data:`FOVEA_LEVELS` σ levels, interpolated linearly in σ per pixel
-  (``aux["compare_note"]`` says so).
-* ``ellipse`` — draw the **2σ** ellipse of the Σ in use (including the anti-alias footprint) in screen pixels at
-  the panel centre; in foveated mode the circle of radius r0 around the fovea (inside it nothing is blurred).
-* ``render_scale`` — the request's width over the panel's (previews render smaller and are stretched to the
-  panel), so the viewport covers the same region at every preview size; ``revision`` — a clock that makes the
-  source re-copy a live (training) field.
+Request options are :class:`ScaleSpaceOptions` (each field documents itself); the request's ``center`` is the
+viewport centre in training-image pixels from the image centre and its ``zoom × render_scale`` the screen pixels
+per training pixel (:class:`render.viewport.Viewport`, the one 2D mapping). Modes: isotropic Σ = σ²·I;
+anisotropic Σ = R(θ)·diag(σ², σ²/r²)·R(θ)ᵀ (:func:`covariance`); foveated, a per-pixel isotropic variance that grows
+with the distance from ``fovea`` (:func:`foveated_variances`), still one batched forward pass. Anti-aliasing adds
+the screen pixel's footprint Σ_px = (0.5 px / zoom in field units)²·I. Compare draws [field | exact | |error|·gain]
+and reports the PSNR over the image area (foveated: against exact blurs at :data:`FOVEA_LEVELS` σ levels,
+interpolated per pixel — ``aux["compare_note"]`` says so). The ellipse overlay is the **2σ** ellipse of the Σ in
+use (foveated: the sharp disc's edge).
 
 Exact blurs (:func:`methods.ngssf.ground_truth.gaussian_blur_exact`) are the slow part on CPU, so they are cached
-by covariance. A field guarded by a lock (the model of a running training job) is deep-copied under the lock once
-per ``revision`` and then evaluated without it, so drawing never blocks a training step.
+by covariance. The field of a running training job is drawn from its snapshots (methods/live_training.py), taken
+once per request ``revision``, so drawing never blocks a training step.
 """
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.ngssf.field import Field, normalize_cov
+from methods.field import Field, normalize_cov
+from methods.live_training import LiveTraining, ModelSlot
+from methods.metrics import psnr
 from render.colormap import colormap
 from render.live import Frame, RenderRequest
+from render.options import option
+from render.tensors import to_numpy
+from render.viewport import Viewport, from_field, to_field
 
 MODES = ("isotropic", "anisotropic", "foveated")
 BACKGROUND = 0.1
@@ -106,16 +99,10 @@ def ellipse_outline(cov: np.ndarray, zoom: float, image_size: tuple[int, int], k
 
 def viewport_points(center: tuple[float, float], zoom: float, width: int, height: int,
                     image_size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 2) field coordinates of a viewport's pixel centres (same zoom/pan rule as viewport_grid)."""
-    w, h = image_size
-    uc = (center[0] + 1) * (w - 1) / 2.0  # viewport centre in training-image pixels
-    vc = (center[1] + 1) * (h - 1) / 2.0
-    u = uc + (np.arange(width) + 0.5 - width / 2.0) / zoom
-    v = vc + (np.arange(height) + 0.5 - height / 2.0) / zoom
-    x = u / max(w - 1, 1) * 2 - 1
-    y = v / max(h - 1, 1) * 2 - 1
-    gy, gx = np.meshgrid(y, x, indexing="ij")
-    return np.stack([gx, gy], axis=-1).astype(np.float32)
+    """(H, W, 2) field coordinates of a viewport's pixel centres (:class:`render.viewport.Viewport`: ``center`` in
+    image pixels from the image centre)."""
+    uv = Viewport(center, zoom, width, height, image_size).pixel_coords()
+    return to_field(uv, image_size).astype(np.float32)
 
 
 def inside_mask(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -130,18 +117,7 @@ def sample_field_image(img: np.ndarray, points: np.ndarray) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
     g = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32)).reshape(1, -1, 1, 2)
     out = F.grid_sample(t, g, mode="bilinear", padding_mode="border", align_corners=True)
-    return out[0, :, :, 0].T.numpy().reshape(*points.shape[:-1], img.shape[2])
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float | None:
-    d = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
-    d = d.mean(axis=-1) if d.ndim == 3 else d
-    if mask is not None:
-        if not mask.any():
-            return None
-        d = d[mask]
-    mse = float(d.mean())
-    return float("inf") if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+    return to_numpy(out[0, :, :, 0].T).reshape(*points.shape[:-1], img.shape[2])
 
 
 class BlurCache:
@@ -224,12 +200,12 @@ class ExactBlurField(Field):
         self.channels = img.shape[2]
 
     def evaluate(self, x: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
-        pts = x.detach().cpu().numpy()
+        pts = to_numpy(x)
         if cov is None:
             return torch.from_numpy(sample_field_image(self.cache.get(np.zeros((2, 2))), pts))
         if cov.shape[0] == 0 or cov.stride(0) == 0:  # one covariance expanded over the batch
-            return torch.from_numpy(sample_field_image(self.cache.get(cov[0].double().numpy()), pts))
-        c = cov.detach().cpu().double().numpy()
+            return torch.from_numpy(sample_field_image(self.cache.get(to_numpy(cov[0].double())), pts))
+        c = to_numpy(cov.double())
         if np.allclose(c, c[:1], rtol=1e-6, atol=1e-12):
             return torch.from_numpy(sample_field_image(self.cache.get(c[0]), pts))
         var = 0.5 * (c[:, 0, 0] + c[:, 1, 1])
@@ -238,53 +214,68 @@ class ExactBlurField(Field):
 
 
 # ----- the source ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScaleSpaceOptions:
+    mode: str = option("isotropic", choices=MODES, widget="radio", label="blur",
+                       help="isotropic σ²·I · anisotropic ellipse · foveated (sharp around the cursor)")
+    variance: float = option(1e-4, min=0.0, max=1e-1, log=True, label="variance",
+                             help="σ² in field units (the maximum in foveated mode)")
+    ratio: float = option(4.0, min=1.0, max=20.0, help="anisotropic: major/minor axis ratio")
+    angle: float = option(0.0, min=0.0, max=180.0, help="anisotropic: major axis angle in degrees")
+    antialias: bool = option(True, label="anti-alias by zoom", help="add the screen pixel's footprint")
+    compare: bool = option(False, label="compare with exact", help="field | exact blur | |error| x4, with PSNR")
+    ellipse: bool = option(True, label="2-sigma ellipse", help="draw the 2σ ellipse of the blur in use")
+    fovea: tuple[float, float] = (0.0, 0.0)  # field units; the view sets it from the cursor
+    fovea_radius: float = 0.15
+    error_gain: float = 4.0
+
+
 class ScaleSpaceSource:
     """Draws a scale-space field (neural or exact) into a zoomable viewport; see the module docstring."""
 
-    def __init__(self, field: Field, image: np.ndarray, lock: threading.Lock | None = None,
-                 value_range: tuple[float, float] = (-1.0, 1.0), label: str = "") -> None:
-        self._swap = threading.Lock()
-        self.set_field(field, image, lock, value_range, label)
+    Options = ScaleSpaceOptions
 
-    def set_field(self, field: Field, image: np.ndarray | None = None, lock: threading.Lock | None = None,
+    def __init__(self, field: Field, image: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0),
+                 label: str = "") -> None:
+        self._swap = threading.Lock()
+        self.slot = ModelSlot()
+        self.set_field(field, image, value_range, label)
+
+    def _set_image(self, image: np.ndarray) -> None:
+        img = np.asarray(image, dtype=np.float32)
+        if img.ndim == 2:
+            img = img[..., None]
+        if img.ndim != 3 or img.shape[2] not in (1, 3, 4) or not np.all(np.isfinite(img)):
+            raise ValueError(f"reference image must be a finite HxWx3 array, got shape {img.shape}")
+        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+        self.image = img
+        self.cache = BlurCache(img)
+
+    def set_field(self, field: Field, image: np.ndarray | None = None,
                   value_range: tuple[float, float] = (-1.0, 1.0), label: str = "") -> None:
         """Show another field; ``image`` (HxWx3 in [0, 1]) is its training image (the exact reference)."""
         with self._swap:
             if image is not None:
-                img = np.asarray(image, dtype=np.float32)
-                if img.ndim == 2:
-                    img = img[..., None]
-                if img.ndim != 3 or img.shape[2] not in (1, 3, 4) or not np.all(np.isfinite(img)):
-                    raise ValueError(f"reference image must be a finite HxWx3 array, got shape {img.shape}")
-                img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
-                self.image = img
-                self.cache = BlurCache(img)
-            self.field, self.lock = field, lock
+                self._set_image(image)
+            self.slot.show(field)
             self.value_range = value_range
             self.label = label or getattr(field, "name", type(field).__name__)
-            self._copy, self._copy_rev = None, object()
+
+    def follow(self, live: LiveTraining, label: str = "training") -> None:
+        """Show the field of a running training job (its snapshot's ``info["image"]`` is the reference)."""
+        snap = live.snapshot()
+        image = snap.info.get("image")
+        if image is None:
+            raise ValueError("the training job has no picture to show")
+        with self._swap:
+            self._set_image(image)
+            self.slot.follow(live)
+            self.value_range = (-1.0, 1.0)
+            self.label = label
 
     @property
     def image_size(self) -> tuple[int, int]:
         return self.image.shape[1], self.image.shape[0]
-
-    # ----- field access ---------------------------------------------------------------------------------------
-    def _field_for(self, request: RenderRequest) -> Field:
-        """The field itself, or for a lock-guarded (training) field a copy taken under the lock per revision."""
-        if self.lock is None:
-            return self.field
-        rev = request.option("revision")
-        if self._copy is None or rev != self._copy_rev:
-            with self.lock:
-                snap = copy.deepcopy(self.field)
-            if isinstance(snap, torch.nn.Module):
-                snap.eval()
-                snap.requires_grad_(False)
-                mlp = getattr(snap, "mlp", None)
-                if hasattr(mlp, "invalidate_cache"):
-                    mlp.invalidate_cache()
-            self._copy, self._copy_rev = snap, rev
-        return self._copy
 
     def query(self, field: Field, points: np.ndarray, cov: Any) -> np.ndarray:
         """Field values in display units [0, 1] at (P, 2) points; ``cov`` is None, (2,2) or per point (P,)/(P,2,2).
@@ -313,45 +304,46 @@ class ScaleSpaceSource:
                 x = pts[s:s + CHUNK]
                 c = c_all[s:s + CHUNK] if per_point else (None if c_one is None else c_one.expand(len(x), 2, 2))
                 out.append(field.evaluate(x.to(dev), None if c is None else c.to(dev)).float().cpu())
-        vals = torch.cat(out).numpy() if out else np.zeros((0, 3), np.float32)
+        vals = to_numpy(torch.cat(out)) if out else np.zeros((0, 3), np.float32)
         return (vals[:, :3] - lo) / (hi - lo)
 
     # ----- covariance of a request ------------------------------------------------------------------------------
     def request_cov(self, request: RenderRequest, zoom: float | None = None) -> np.ndarray:
         """The uniform Σ of a request (field units), anti-alias footprint included (foveated: at the fovea, 0)."""
-        zoom = request.zoom * float(request.option("render_scale", 1.0)) if zoom is None else zoom
-        mode = request.option("mode", "isotropic")
-        var = float(request.option("variance", 0.0))
+        o: ScaleSpaceOptions = request.options
+        zoom = request.effective_zoom if zoom is None else zoom
+        mode, var = o.mode, float(o.variance)
         if mode == "anisotropic":
-            cov = covariance(var, float(request.option("ratio", 1.0)), float(request.option("angle", 0.0)))
+            cov = covariance(var, float(o.ratio), float(o.angle))
         elif mode == "foveated":
             cov = np.zeros((2, 2))
         elif mode == "isotropic":
             cov = var * np.eye(2)
         else:
             raise ValueError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
-        if request.option("antialias", False):
+        if o.antialias:
             cov = cov + pixel_footprint(zoom, self.image_size)
         return cov
 
     # ----- render -----------------------------------------------------------------------------------------------
     def render(self, request: RenderRequest) -> Frame:
         t0 = time.perf_counter()
+        o: ScaleSpaceOptions = request.options
         with self._swap:
-            field, image_size = self._field_for(request), self.image_size
-            cache = self.cache
-        mode = request.option("mode", "isotropic")
-        zoom = request.zoom * float(request.option("render_scale", 1.0))
-        compare = bool(request.option("compare", False))
+            field, _ = self.slot.get(request.revision)
+            image_size, cache = self.image_size, self.cache
+        mode = o.mode
+        zoom = request.effective_zoom
+        compare = bool(o.compare)
         width, height = request.width, request.height
         pw = max(1, (width - 2 * GAP) // 3) if compare else width
         pts = viewport_points(request.center, zoom, pw, height, image_size)
         mask = inside_mask(pts, image_size)
         inner = pts[mask]
         base = self.request_cov(request, zoom)
-        fovea = tuple(request.option("fovea", (0.0, 0.0)))
-        var_max = float(request.option("variance", 0.0))
-        radius = float(request.option("fovea_radius", 0.15))
+        fovea = tuple(o.fovea)
+        var_max = float(o.variance)
+        radius = float(o.fovea_radius)
         if mode == "foveated":
             pv = foveated_variances(inner, fovea, var_max, radius)
             # isotropic per-point variances (B,) when nothing else is added: isotropic-only fields accept these
@@ -368,10 +360,8 @@ class ScaleSpaceSource:
                                "sigma_px": math.sqrt(max(float(np.linalg.eigvalsh(base).max()), 0.0))
                                * (max(image_size) - 1) / 2}
         timings = {"field": t_field}
-        ecx = (fovea[0] - request.center[0]) * (image_size[0] - 1) / 2 * zoom + pw / 2 if mode == "foveated" \
-            else pw / 2
-        ecy = (fovea[1] - request.center[1]) * (image_size[1] - 1) / 2 * zoom + height / 2 if mode == "foveated" \
-            else height / 2
+        ecx, ecy = Viewport(request.center, zoom, pw, height, image_size).to_screen(
+            *from_field(np.array(fovea), image_size)) if mode == "foveated" else (pw / 2, height / 2)
         panels = [panel]
         if compare:
             t2 = time.perf_counter()
@@ -384,14 +374,14 @@ class ScaleSpaceSource:
             timings["exact"] = time.perf_counter() - t2
             ref = np.full_like(panel, BACKGROUND)
             ref[mask] = np.clip(ref_vals, 0, 1)
-            gain = float(request.option("error_gain", 4.0))
+            gain = float(o.error_gain)
             err = np.abs(panel - ref).mean(axis=2) * gain
             err_img = colormap(err, lo=0.0, hi=1.0)
             err_img[~mask] = BACKGROUND
-            aux["psnr"] = psnr(panel[mask], ref[mask])
+            aux["psnr"] = psnr(panel, ref, mask=mask)
             aux["error_gain"] = gain
             panels = [panel, ref, err_img]
-        if request.option("ellipse", False):
+        if o.ellipse:
             # foveated: the circle where blurring starts (r0); otherwise the 2σ ellipse of the Σ in use
             outline = ellipse_outline(radius * radius * np.eye(2), zoom, image_size, k=1.0) \
                 if mode == "foveated" else ellipse_outline(base, zoom, image_size)
@@ -419,3 +409,28 @@ def _draw_points(img: np.ndarray, pts: np.ndarray, color: tuple[float, float, fl
         y = np.floor(dense[:, 1] - 0.5).astype(int) + dy
         ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
         img[y[ok], x[ok]] = color
+
+
+EXACT_LABEL = "exact blur (no neural field available)"
+FALLBACK_SIZE = 256  # the cpu training preset's image size
+
+
+def demo_field(name: str) -> tuple[Field, np.ndarray, str, str]:
+    """(field, training image, label, problem) for bundled demo ``name``: its neural field, or — when that is
+    missing or broken — the exact blur of the same photo, with ``problem`` saying why (else "")."""
+    try:
+        from methods.ngssf.demo import load_demo
+
+        demo = load_demo(name)
+        return demo.field, demo.image, f"neural field '{name}'", ""
+    except Exception as e:  # noqa: BLE001 - the photo alone still gives the exact scale space
+        from methods.ngssf.modalities import load_picture
+
+        image, _ = load_picture(name, FALLBACK_SIZE)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return ExactBlurField(image), image, EXACT_LABEL, f"no NGSSF demo '{name}': {first}; showing the exact blur"
+
+
+def demo_source(name: str = "astronaut") -> ScaleSpaceSource:
+    field, image, label, _ = demo_field(name)
+    return ScaleSpaceSource(field, image, label=label)

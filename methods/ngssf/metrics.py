@@ -11,26 +11,23 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 import torch
 
-from methods.ngssf.field import CovLike, border_crop, max_variance
+from methods.field import CovLike, border_crop, max_variance
+from methods.metrics import psnr, ssim
+from render.tensors import to_numpy
 
 __all__ = ["compare_images", "format_table"]
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
-def _np(a: ArrayLike) -> np.ndarray:
-    return (a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)).astype(np.float64)
-
-
 def compare_images(pred: ArrayLike, gt: ArrayLike, variance: CovLike) -> dict[str, float]:
-    """PSNR and SSIM (scikit-image, data_range = 2) of HxW or HxWxC images after clamping and the border crop.
+    """PSNR and SSIM (:mod:`methods.metrics`, data range 2) of HxW or HxWxC images after clamping and the border crop.
 
     ``variance`` is σ² or a 2×2 covariance (its largest eigenvalue is used). Returns psnr (inf when identical),
-    ssim (the 7×7 window shrunk to the largest odd size that fits; NaN when fewer than 3 pixels remain per side)
-    and crop (cells dropped per side along rows / columns)."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    p, g = np.clip(_np(pred), -1.0, 1.0), np.clip(_np(gt), -1.0, 1.0)
+    ssim (scikit-image's default 7×7 uniform window, shrunk to the largest odd size that fits; NaN when fewer than
+    3 pixels remain per side) and crop (cells dropped per side along rows / columns)."""
+    p = np.clip(to_numpy(pred).astype(np.float64), -1.0, 1.0)
+    g = np.clip(to_numpy(gt).astype(np.float64), -1.0, 1.0)
     if p.shape != g.shape or p.ndim not in (2, 3):
         raise ValueError(f"compare_images: need equal HxW or HxWxC shapes, got {p.shape} and {g.shape}")
     var = max_variance(variance, 2)
@@ -39,16 +36,8 @@ def compare_images(pred: ArrayLike, gt: ArrayLike, variance: CovLike) -> dict[st
     g = g[ch:g.shape[0] - ch, cw:g.shape[1] - cw]
     if p.size == 0:
         return {"psnr": math.nan, "ssim": math.nan, "crop": ch, "crop_cols": cw}
-    err = float(np.mean((p - g) ** 2))
-    psnr = math.inf if err == 0.0 else float(peak_signal_noise_ratio(g, p, data_range=2.0))
-    win = min(7, p.shape[0], p.shape[1])
-    win -= (win + 1) % 2
-    if win < 3:
-        ssim = math.nan
-    else:
-        ssim = float(structural_similarity(g, p, data_range=2.0, win_size=win,
-                                           channel_axis=-1 if p.ndim == 3 else None))
-    return {"psnr": psnr, "ssim": ssim, "crop": ch, "crop_cols": cw}
+    return {"psnr": float(psnr(g, p, max_val=2.0)), "ssim": ssim(g, p, max_val=2.0, gaussian=False),
+            "crop": ch, "crop_cols": cw}
 
 
 def _fmt(v: Any) -> str:

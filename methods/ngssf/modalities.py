@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from methods.ngssf.field import Field
+from methods.field import Field
 
 TRAIN_BOUND = 1.2  # points are drawn beyond [-1, 1] so the field learns the mirrored border (reflection padding)
 
@@ -65,12 +65,9 @@ def load_picture(spec: str, size: int | None = None) -> tuple[np.ndarray, str]:
     if not path.is_file():
         raise ValueError(f"image '{spec}' is neither a file nor a bundled photo "
                          f"({', '.join(photos.list_photos())})")
-    import imageio.v3 as iio
+    from assets.images import read_image
 
-    try:
-        raw = np.asarray(iio.imread(path))
-    except Exception as e:  # noqa: BLE001 - any decoder failure is a bad-input error
-        raise ValueError(f"cannot read image {path}: {e}") from None
+    raw = read_image(path)  # one-line ValueError for anything that is not an image
     if raw.ndim not in (2, 3) or raw.size == 0 or (raw.ndim == 3 and raw.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"{path}: expected a grey, RGB or RGBA image, got array of shape {raw.shape}")
     scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from methods.ngssf.encoding import FourierEncoding, modulation
-from methods.ngssf.field import Field
+from methods.field import Field
 from methods.ngssf.lipschitz import LipschitzMLP
 
 CHECKPOINT_VERSION = 1
@@ -56,7 +56,7 @@ def field_config(preset: str, modality: str, dim: int, channels: int, **override
 
 class NeuralField(nn.Module, Field):
     """Neural Gaussian scale-space field. ``field(x, cov)`` takes *true* covariances (validated by
-    :func:`~methods.ngssf.field.normalize_cov`); :meth:`forward` takes already-normalised ones for training."""
+    :func:`~methods.field.normalize_cov`); :meth:`forward` takes already-normalised ones for training."""
 
     smooth_exact = False
     calibration: torch.Tensor

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from render.tensors import to_numpy
+
 
 def parse_cov(text: str, dim: int) -> float | torch.Tensor:
     """"1e-3" (a variance) or "a,b,c" (2D covariance [[a,b],[b,c]]) or six values xx,xy,xz,yy,yz,zz (3D)."""
@@ -37,7 +39,7 @@ def load_any_field(spec: str):
 
 def render_field(spec: str, cov_text: str, out: str, size: int = 512, res: int = 128) -> str:
     """Write ``out`` and return a one-line summary."""
-    from methods.ngssf.field import eval_grid
+    from methods.field import eval_grid
 
     field = load_any_field(spec)
     cov = parse_cov(cov_text, field.dim)
@@ -62,7 +64,7 @@ def render_field(spec: str, cov_text: str, out: str, size: int = 512, res: int =
         raise ValueError(f"a 2D field renders an image: use a .png or .jpg output, not '{suffix or out}'")
     from assets.cache import atomic_save_image
 
-    img = eval_grid(field, (size, size), cov_arg).numpy()
+    img = to_numpy(eval_grid(field, (size, size), cov_arg))
     if img.shape[-1] == 1:  # scalar fields (Ackley) as grey
         lo, hi = float(img.min()), float(img.max())
         img = np.repeat((img - lo) / max(hi - lo, 1e-12), 3, axis=-1)

@@ -1,13 +1,12 @@
 """Concrete signals: grid images/volumes, the Ackley test function and mesh signed-distance fields.
 
-Each is a :class:`~methods.ngssf.field.Field`; smoothed queries return the ground truth the neural field is
+Each is a :class:`~methods.field.Field`; smoothed queries return the ground truth the neural field is
 judged against (exact FFT blur for grids, Monte Carlo for Ackley), so the benchmark treats them all alike.
 """
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Union
@@ -16,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.ngssf.field import Field, eval_grid
+from methods.field import Field, eval_grid
 from methods.ngssf.ground_truth import MonteCarloBlurField, gaussian_blur_exact
+from render.tensors import to_numpy
 
 __all__ = ["GridField", "AckleyField", "SDFField", "mesh_sdf", "normalize_mesh", "extract_mesh", "export_mesh"]
 
@@ -65,7 +65,7 @@ class GridField(Field):
 
     def blurred(self, cov: torch.Tensor) -> torch.Tensor:
         """The (1, C, [D,] H, W) grid blurred exactly by one (d, d) covariance, memoised (LRU)."""
-        key = np.round(cov.double().cpu().numpy(), 15).tobytes()
+        key = np.round(to_numpy(cov.double()), 15).tobytes()
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -245,7 +245,7 @@ def mesh_sdf(mesh, points: ArrayLike, pair_budget: int = 1 << 19, point_chunk: i
             is_best = dist == dmin[seg]
             signed = torch.empty(g1 - g0)
             signed[seg[is_best]] = (dist * sgn)[is_best]  # ties: any nearest feature gives the same sign
-            out[c0 + g0:c0 + g1] = signed.double().numpy()
+            out[c0 + g0:c0 + g1] = to_numpy(signed.double())
             g0 = g1
     return out
 
@@ -342,7 +342,7 @@ def extract_mesh(field: Field, res: int = 128, cov=None, chunk: int = 1 << 16):
 
     if field.dim != 3:
         raise ValueError(f"extract_mesh needs a 3D field, got dim {field.dim}")
-    vol = eval_grid(field, (res, res, res), cov, chunk=chunk)[..., 0].double().numpy()
+    vol = to_numpy(eval_grid(field, (res, res, res), cov, chunk=chunk)[..., 0].double())
     if not (vol.min() <= 0.0 <= vol.max()) or vol.min() == vol.max():
         return trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64))
     h = 2.0 / (res - 1)
@@ -355,19 +355,13 @@ def extract_mesh(field: Field, res: int = 128, cov=None, chunk: int = 1 << 16):
 
 
 def export_mesh(mesh, path: Union[str, os.PathLike]) -> Path:
-    """Write ``mesh`` as .ply or .obj (by suffix) atomically: a temp file in the same folder, then os.replace."""
+    """Write ``mesh`` as .ply or .obj (by suffix) atomically (:func:`assets.cache.atomic_open`)."""
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
     if kind not in ("ply", "obj"):
         raise ValueError(f"export_mesh: unsupported suffix {path.suffix!r} for {path.name}; use .ply or .obj")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".{kind}.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            mesh.export(file_obj=fh, file_type=kind)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from assets.cache import atomic_open
+
+    with atomic_open(path, "wb", parents=True) as fh:
+        mesh.export(file_obj=fh, file_type=kind)
     return path

@@ -12,61 +12,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import copy
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from methods.live_training import SnapshotPublisher
+
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
 from methods.jobs import Progress, ProgressFn, StopFn
+from methods.metrics import psnr
+from methods.ngssf.config import TRAIN_PRESETS, TrainConfig, train_preset  # noqa: F401 (re-exported)
 from methods.ngssf.modalities import TrainingSignal
+from render.tensors import to_numpy
 
 CHECKPOINT_KIND = "ngssf"
 CHECKPOINT_VERSION = 1
 VARIANCE_LOG10_RANGE = (-12.0, 2.0)  # eigenvalues of the random training covariances: 10^U(−12, 2)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training schedule. ``field`` names a :data:`methods.ngssf.neural_field.FIELD_PRESETS` entry."""
-
-    name: str
-    field: str
-    iterations: int
-    batch: int
-    lr: float = 5e-4
-    lr_final_ratio: float = 1.0    # exponential decay to lr·ratio at the last iteration (the paper: none)
-    image_size: int = 256          # pictures are resized to this (square) before training
-    freq_var: float = 0.0          # σ²_a override (0: the modality's, e.g. 2000 for pictures); tiny images need less
-    pool_size: int = 1_000_000     # random SPD covariances drawn once (the paper: 10⁷)
-    seed: int = 0
-    calibrate: bool = True
-    preview_every_s: float = 2.0   # a preview image for the Jobs panel at most this often
-    checkpoint_every: int = 500    # iterations between checkpoints (0: only at the end)
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-
-TRAIN_PRESETS: dict[str, TrainConfig] = {
-    "paper": TrainConfig("paper", field="paper", iterations=100_000, batch=100_000, image_size=1024,
-                         pool_size=10_000_000, checkpoint_every=5000),
-    "cpu": TrainConfig("cpu", field="cpu", iterations=800, batch=16384, lr=3e-3, lr_final_ratio=0.1,
-                       image_size=256, checkpoint_every=100),
-    "test_tiny": TrainConfig("test_tiny", field="tiny", iterations=300, batch=2048, lr=3e-3, lr_final_ratio=0.1,
-                             image_size=64, freq_var=200.0, pool_size=20_000, calibrate=False,
-                             checkpoint_every=0),
-}
-
-
-def train_preset(name: str, **changes: Any) -> TrainConfig:
-    if name not in TRAIN_PRESETS:
-        raise ValueError(f"unknown NGSSF preset '{name}'; choose one of {', '.join(TRAIN_PRESETS)}")
-    return TRAIN_PRESETS[name].replace(**changes)
+_PREVIEW_PSNR_CAP = 10.0 * math.log10(4.0 / 1e-12)  # dB at MSE 1e-12 for values in [-1, 1]
 
 
 def random_isotropic(n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
@@ -74,6 +41,17 @@ def random_isotropic(n: int, dim: int, generator: torch.Generator) -> torch.Tens
     lo, hi = VARIANCE_LOG10_RANGE
     v = 10.0 ** (lo + (hi - lo) * torch.rand(n, generator=generator))
     return v[:, None, None] * torch.eye(dim)
+
+
+def inference_copy(field: torch.nn.Module) -> torch.nn.Module:
+    """A frozen copy of a field for rendering: eval mode, no grads, inference caches rebuilt for its weights."""
+    snap = copy.deepcopy(field)
+    snap.eval()
+    snap.requires_grad_(False)
+    mlp = getattr(snap, "mlp", None)
+    if hasattr(mlp, "invalidate_cache"):
+        mlp.invalidate_cache()
+    return snap
 
 
 class NGSSFTrainer:
@@ -102,6 +80,10 @@ class NGSSFTrainer:
         self.seconds = 0.0
         if resume:
             self.load(resume)
+        # views render snapshots (an inference copy taken under the lock once per revision), never the live field
+        self.live = SnapshotPublisher(lambda: self.field, self.lock, clone=inference_copy,
+                                      info_fn=lambda: {"step": self.step_count,
+                                                       "image": getattr(self.signal, "image", None)})
 
     # ----- one iteration ---------------------------------------------------------------------------------------
     def draw_covariances(self, n: int) -> torch.Tensor:
@@ -123,6 +105,7 @@ class NGSSFTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.live.bump()
             self.field.eval()
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -139,16 +122,17 @@ class NGSSFTrainer:
         samples that no field can fit, so it says little about sharpness."""
         if self.signal.channels != 3 or self.signal.dim != 2:
             return None, {}
-        from methods.ngssf.field import eval_grid, grid_points
+        from methods.field import eval_grid, grid_points
 
         with self.lock:
             sharp = eval_grid(self.field, (size, size))
             blurred = eval_grid(self.field, (size, size), 1e-3)
         with torch.no_grad():
             target = self.signal.field(grid_points((size, size))).reshape(size, size, -1)
-        mse = float(((sharp.clamp(-1, 1) - target) ** 2).mean())
+        # values in [-1, 1]: range 2; capped at MSE 1e-12 so the Jobs panel's plot never receives inf
+        sharp_psnr = min(float(psnr(sharp.clamp(-1, 1), target, max_val=2.0)), _PREVIEW_PSNR_CAP)
         img = torch.cat([sharp, blurred], dim=1).clamp(-1, 1).add(1).mul(0.5)
-        return img.numpy().astype(np.float32), {"sharp_psnr": 10.0 * math.log10(4.0 / max(mse, 1e-12))}
+        return to_numpy(img).astype(np.float32), {"sharp_psnr": sharp_psnr}
 
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
         cfg = self.config

@@ -36,6 +36,11 @@ class TrainNGSSFJob:
         self.config = self.config or train_preset(self.preset)
         self.name = self.name or f"train NGSSF ({Path(self.image).name}, {self.config.name})"
 
+    @property
+    def live(self):
+        """The running trainer's snapshot publisher (methods.live_training.LiveTraining; None until it exists)."""
+        return None if self.trainer is None else self.trainer.live
+
     def run(self, progress: ProgressFn, should_stop: StopFn) -> Any:
         from methods.ngssf.modalities import make_signal
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 # 3DGS constants: near-plane cull distance, frustum clamp factor for the Jacobian, radius = 3σ, and the floor on
 # the eigenvalue discriminant used for the radius.
@@ -83,6 +84,27 @@ def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
             2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
             2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
     return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
+
+
+def rotmat_to_quat(R: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) rotation matrices -> (N, 4) unit wxyz quaternions with w ≥ 0, the inverse of
+    :func:`quat_to_rotmat` (branch on the largest diagonal term so no division by a tiny number)."""
+    R = R.to(torch.float64)
+    m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
+    tr = m00 + m11 + m22
+    a, b, c = R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]  # 4w·(x,y,z)
+    d, e, f = R[..., 0, 1] + R[..., 1, 0], R[..., 0, 2] + R[..., 2, 0], R[..., 1, 2] + R[..., 2, 1]  # 4xy, 4xz, 4yz
+    # Four candidate solutions (each 4·pivot·q), each stable when its pivot is the largest.
+    cands = torch.stack([
+        torch.stack([1 + tr, a, b, c], -1),
+        torch.stack([a, 1 + m00 - m11 - m22, d, e], -1),
+        torch.stack([b, d, 1 - m00 + m11 - m22, f], -1),
+        torch.stack([c, e, f, 1 - m00 - m11 + m22], -1),
+    ], dim=-2)
+    pivot = torch.stack([tr, m00, m11, m22], -1).argmax(-1)
+    q = torch.gather(cands, -2, pivot[..., None, None].expand(pivot.shape + (1, 4))).squeeze(-2)
+    q = F.normalize(q, dim=-1)
+    return torch.where(q[..., :1] < 0, -q, q)
 
 
 def covariance3d(quats: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 from render.splat.projection import ScreenFilter, camera_position, project_gaussians
 from render.splat.sh import sh_to_rgb
 from render.splat.types import RasterOutput
+from render.tensors import to_numpy
 
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.99
@@ -184,7 +185,7 @@ def composite(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tens
     use_checkpoint = use_checkpoint and needs_grad
 
     chunk_tiles, acc_parts, t_parts, n_parts = [], [], [], []
-    counts_np = tile_count.cpu().numpy()
+    counts_np = to_numpy(tile_count)
     for tiles_np, kblock in _plan_chunks(counts_np, pixels, budget):
         tiles = torch.as_tensor(tiles_np, device=dev)
         origin = torch.stack([tiles % gx, tiles // gx], dim=-1).to(dt) * tile_size

@@ -17,6 +17,7 @@ import torch
 
 from methods.jobs import Job, JobCancelled, Progress, ProgressFn, StopFn
 from methods.metrics import psnr
+from render.tensors import to_numpy
 
 __all__ = ["procedural_image", "FitImageJob", "TickJob", "FailingJob", "DEMO_JOBS"]
 
@@ -75,7 +76,7 @@ class FitImageJob:
             value = float(psnr(pred.detach(), target))
             preview = None
             if step == 1 or step % self.preview_every == 0 or step == self.steps:
-                preview = pred.detach().reshape(self.size, self.size, 3).numpy()
+                preview = to_numpy(pred.reshape(self.size, self.size, 3))
             progress(Progress(step, self.steps, {"loss": loss.item(), "psnr": value}, preview))
         return {"psnr": value, "steps": step}
 

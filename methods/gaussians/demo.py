@@ -8,21 +8,23 @@ Band-1 SH terms make the surface a little brighter seen head-on than at grazing 
 exercised. The 3D filter is computed for :func:`demo_cameras` and stored as the Mip-Splatting ``filter_3D``
 property.
 
-Fully deterministic (no random numbers); written once into the asset cache as a standard 3DGS PLY.
+Fully deterministic (no random numbers); written once into the asset cache as a standard 3DGS PLY. It lives with
+the Gaussian family, not in ``assets``, because it is built from the family's model (assets sit below methods).
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from assets.cache import cached
+from methods.gaussians.filter3d import compute_3d_filter
+from methods.gaussians.model import GaussianModel, num_sh_coeffs, rgb_to_sh_dc, rotmat_to_quat
+from methods.gaussians.ply import save_ply
 from render.camera import Camera
-
-if TYPE_CHECKING:
-    from methods.gaussians.model import GaussianModel
+from render.splat.sh import SH_C1
 
 __all__ = ["SPLAT_DEMO_VERSION", "demo_cameras", "demo_model", "demo_ply_path"]
 
@@ -34,7 +36,6 @@ OVERLAP = 0.6                     # tangent std / sample spacing
 THIN = 0.1                        # normal std / tangent std
 OPACITY = 0.95
 VIEW_DARKENING = 0.15             # band-1 SH amplitude along the normal
-_C1 = 0.4886025119029199
 
 
 def demo_cameras(n: int = 16, size: int = 512) -> list[Camera]:
@@ -90,13 +91,8 @@ def _sphere() -> tuple[np.ndarray, ...]:
     return SPHERE_RADIUS * normal, normal, t1, np.full((SPHERE_N, 2), OVERLAP * spacing), rgb
 
 
-def demo_model() -> "GaussianModel":
+def demo_model() -> GaussianModel:
     """The demo scene as a :class:`GaussianModel` (SH degree 3, with a 3D filter for :func:`demo_cameras`)."""
-    import torch
-
-    from methods.gaussians.filter3d import compute_3d_filter
-    from methods.gaussians.model import GaussianModel, num_sh_coeffs, rgb_to_sh_dc, rotmat_to_quat
-
     parts = [_torus(), _sphere()]
     p, normal, t1, s_t, rgb = (np.concatenate(x) for x in zip(*parts))
     t2 = np.cross(normal, t1)  # (t1, t2, n) is right-handed, so the rotation has det +1
@@ -106,7 +102,7 @@ def demo_model() -> "GaussianModel":
     sh_rest = torch.zeros(n, num_sh_coeffs(3) - 1, 3)
     # colour += C1·(−c1·y + c2·z − c3·x) along the view direction d; choosing (c1,c2,c3) = a·(−n_y, n_z, −n_x)
     # gives a·C1·(n·d): negative for a surface seen head-on, so with a < 0 head-on views are brighter.
-    a = -VIEW_DARKENING / _C1 * 0.5
+    a = -VIEW_DARKENING / SH_C1 * 0.5
     nt = torch.from_numpy(normal).float()
     band1 = torch.stack([-nt[:, 1], nt[:, 2], -nt[:, 0]], dim=1) * a  # (N, 3 coeffs)
     sh_rest[:, :3, :] = band1[:, :, None]
@@ -125,7 +121,5 @@ def demo_model() -> "GaussianModel":
 
 def demo_ply_path() -> Path:
     """The demo scene's PLY in the asset cache (built on first use, a fraction of a second)."""
-    from methods.gaussians.ply import save_ply
-
     folder = cached("splat_demo", lambda d: save_ply(demo_model(), d / "scene.ply"), SPLAT_DEMO_VERSION)
     return folder / "scene.ply"

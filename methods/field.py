@@ -1,4 +1,8 @@
-"""The single field interface: ``field(x, cov=None)`` over points in [-1, 1]^d.
+"""The single field interface: ``field(x, cov=None)`` over points in [-1, 1]^d — a signal smoothed by a Gaussian.
+
+Generic, not NGSSF-specific: any method family whose model answers "the signal blurred by covariance Σ" (neural
+scale-space fields, exact ground-truth blurs, future prefiltered representations) implements it, so evaluation
+and viewing code never cares which one it holds.
 
 Coordinates follow ``grid_sample``: for images, coordinate 0 runs along columns (left → right) and coordinate 1
 along rows (top → bottom), with ±1 on the centres of the border pixels (``align_corners=True``), so an N-pixel

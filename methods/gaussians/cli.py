@@ -1,0 +1,174 @@
+"""Headless commands of the Gaussian family: ``train gaussians``, ``eval gaussians``, ``render gaussians`` and
+``export-demo-ply``. Choices come from the config registries (:mod:`methods.gaussians.config`, the synthetic
+scene presets); the trainer, the benchmark and the rasterizer are imported inside the run functions."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from assets.synthetic_scene import PRESETS as SCENE_PRESETS
+from methods.cli import comma_list, non_negative_int, optional_size_arg, positive_float
+from methods.gaussians.config import METHODS, TRAIN_PRESETS
+from methods.gaussians.render_cli import BACKGROUNDS, FILTERS
+
+DEFAULT_CONFIG = "cpu_small"
+_METHOD_NAMES = ", ".join(f"{k} ({m.label})" for k, m in METHODS.items())
+
+
+# ----- shared by train and eval ---------------------------------------------------------------------------------
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="", metavar="FOLDER",
+                   help="a nerf_synthetic-format dataset folder (default: the generated --preset scene)")
+    p.add_argument("--preset", default="default", choices=tuple(SCENE_PRESETS),
+                   help="generated synthetic scene used when --dataset is not given (made on first use)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, choices=tuple(TRAIN_PRESETS), help="training preset")
+    p.add_argument("--iterations", type=non_negative_int, default=0,
+                   help="train this many iterations, scaling the preset's schedule to match (0 = the preset's)")
+    p.add_argument("--black-background", action="store_true",
+                   help="composite on black instead of white (must match how the dataset was made)")
+
+
+def _dataset_root(args: argparse.Namespace) -> Path:
+    if args.dataset:
+        root = Path(args.dataset).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"--dataset {root}: folder not found")
+        return root
+    from methods.datasets import ensure_dataset
+
+    return ensure_dataset(args.preset)
+
+
+def _config(args: argparse.Namespace, **changes):
+    from methods.gaussians.config import TrainConfig
+
+    if args.black_background:
+        changes["white_background"] = False
+    cfg = TrainConfig.preset(args.config, preview_interval_s=float("inf"), **changes)  # a progress bar shows no images
+    return cfg.scaled_to(args.iterations) if args.iterations else cfg
+
+
+# ----- train gaussians ------------------------------------------------------------------------------------------
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
+    p.add_argument("--variant", "--method", dest="variant", default="mip", choices=tuple(METHODS),
+                   help=f"which method to train: {_METHOD_NAMES}")
+    p.add_argument("--scale", type=positive_float, default=1.0,
+                   help="dataset scale to train at (e.g. 0.125 = 1/8 of the full resolution)")
+    p.add_argument("--out", default="", metavar="FOLDER",
+                   help="output folder for checkpoint and PLYs (default: <cache>/runs/gaussians-<method>-<time>)")
+    p.add_argument("--resume", default="", metavar="CHECKPOINT", help="continue from this checkpoint.pt")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from methods.gaussians.train import GaussianTrainer
+    from methods.jobs import run_headless
+
+    cfg = _config(args, method=args.variant, out_dir=args.out, train_scale=args.scale)
+    trainer = GaussianTrainer.from_path(_dataset_root(args), cfg, resume=args.resume or None)
+    s = run_headless(trainer)
+    held = (f", held-out {s['eval_split']} PSNR {s['psnr']:.2f} dB / SSIM {s['ssim']:.3f}" if "psnr" in s
+            else "")
+    state = "cancelled at" if s["cancelled"] else "trained"
+    print(f"{s['method']}: {state} {s['iterations']} iterations in {s['seconds']:.0f} s, "
+          f"{s['n_gaussians']} Gaussians{held}")
+    for key in ("checkpoint", "ply", "ply_baked"):
+        if key in s:
+            print(f"  {key:10s} {s[key]}")
+    return 0
+
+
+# ----- eval gaussians -------------------------------------------------------------------------------------------
+def _settings() -> tuple[str, ...]:
+    from methods.gaussians.stmt import SETTINGS
+
+    return tuple(SETTINGS)
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
+    p.add_argument("--methods", type=comma_list(lambda: METHODS), default=",".join(METHODS),
+                   help=f"comma-separated methods to compare: {_METHOD_NAMES}")
+    p.add_argument("--settings", type=comma_list(_settings), default="zoom_out,zoom_in",
+                   help="comma-separated stmt settings: zoom_out (train at full resolution, test at 1 ... 1/8), "
+                        "zoom_in (train at 1/8, test at 1x ... 8x of it)")
+    p.add_argument("--json", default="", metavar="FILE", help="also write the results to this JSON file")
+    p.add_argument("--load", default="", metavar="FOLDER",
+                   help="evaluate the models in this folder (<setting>/<method>/checkpoint.pt); never train")
+    p.add_argument("--models", default="", metavar="FOLDER",
+                   help="train/cache models in this folder (default: under the asset cache)")
+    p.add_argument("--retrain", action="store_true", help="ignore cached models and train again")
+    p.add_argument("--max-views", type=non_negative_int, default=0, help="test views per scale (0 = all)")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from methods.gaussians.stmt import StmtBenchmark, format_report, write_json
+    from methods.jobs import run_headless
+
+    bench = StmtBenchmark(root=_dataset_root(args), config=_config(args), methods=args.methods,
+                          settings=args.settings, model_dir=Path(args.models) if args.models else None,
+                          load_dir=Path(args.load) if args.load else None, retrain=args.retrain,
+                          max_eval_views=args.max_views, log=lambda line: print(line, file=sys.stderr))
+    result = run_headless(bench)
+    print(format_report(result))
+    if args.json:
+        print(f"wrote {write_json(args.json, result)}")
+    return 0
+
+
+# ----- render gaussians -----------------------------------------------------------------------------------------
+def add_render_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ply", required=True, help="3DGS / Mip-Splatting point_cloud.ply to render")
+    p.add_argument("--cameras", required=True, metavar="JSON",
+                   help="nerf_synthetic (transforms_*.json) or nerfstudio transforms file with the cameras")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="output folder (view_XXXX.png + view_XXXX.npy)")
+    p.add_argument("--filter", default="auto", choices=FILTERS,
+                   help="2D screen filter; auto = mip when the PLY has filter_3D (Mip-Splatting), else 3dgs")
+    p.add_argument("--zoom", type=positive_float, default=1.0,
+                   help="sampling rate: images are zoom x the camera's size with the same field of view")
+    p.add_argument("--size", type=optional_size_arg, default="", metavar="WxH",
+                   help="base image size before --zoom, same horizontal field of view (default: the cameras')")
+    p.add_argument("--background", default="white", choices=tuple(BACKGROUNDS), help="background colour")
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from methods.gaussians.render_cli import RenderSettings, render_ply
+
+    settings = RenderSettings(filter=args.filter, zoom=args.zoom, size=args.size,
+                              background=BACKGROUNDS[args.background])
+    views = render_ply(args.ply, args.cameras, args.out, settings, log=print)
+    total = sum(v.seconds for v in views)
+    print(f"rendered {len(views)} views to {args.out} in {total:.2f} s "
+          f"({total / max(1, len(views)) * 1000:.0f} ms per view)")
+    return 0
+
+
+# ----- export-demo-ply ------------------------------------------------------------------------------------------
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", metavar="OUT.ply", help="where to write the demo scene's PLY (replaced atomically)")
+
+
+def _demo_ply_path() -> Path:
+    try:
+        from methods.gaussians.demo import demo_ply_path
+    except ModuleNotFoundError as e:
+        if e.name != "methods.gaussians.demo":
+            raise
+        from assets.splat_demo import demo_ply_path  # the demo's previous home
+    return Path(demo_ply_path())
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from assets.cache import atomic_open
+
+    out = Path(args.out).expanduser()
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder; give a file name such as {out / 'demo.ply'}")
+    src = _demo_ply_path()
+    with open(src, "rb") as f, atomic_open(out, "wb", parents=True) as g:
+        shutil.copyfileobj(f, g)
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB: the Splat view's demo scene as a standard 3DGS PLY "
+          f"with Mip-Splatting's filter_3D)")
+    return 0
