@@ -24,7 +24,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see main.py
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
@@ -86,8 +85,9 @@ def field_rows(preset: str, batch: int, reps: int, device: str) -> list[dict]:
 
 def view_rows(reps: int) -> list[dict]:
     from methods.ngssf.demo import available_demos, load_demo
-    from methods.ngssf.live_source import ScaleSpaceSource
+    from methods.ngssf.live_source import ScaleSpaceOptions, ScaleSpaceSource
     from render.live import RenderRequest
+    from render.options import make_options
 
     names = available_demos()
     if not names:
@@ -104,14 +104,14 @@ def view_rows(reps: int) -> list[dict]:
                             ("isotropic + exact comparison", {"mode": "isotropic", "variance": 1e-3,
                                                               "compare": True})):
             req = RenderRequest(width=size, height=size, zoom=size / demo.image.shape[1],
-                                options=RenderRequest.pack_options(opts))
+                                options=make_options(ScaleSpaceOptions, opts))
             s = timed(lambda: source.render(req), reps)
             rows.append({"what": f"view {size}² {label}", "device": "cpu", "batch": size * size, "seconds": s,
                          "rate": 1 / s, "unit": "fps"})
         # what the view draws first while a slider or the mouse moves: a 1/4-size preview of the same region
-        opts = {"mode": "isotropic", "variance": 1e-3, "render_scale": 0.25}
         req = RenderRequest(width=size // 4, height=size // 4, zoom=size / demo.image.shape[1], preview=True,
-                            options=RenderRequest.pack_options(opts))
+                            render_scale=0.25, options=make_options(ScaleSpaceOptions, mode="isotropic",
+                                                                    variance=1e-3))
         s = timed(lambda: source.render(req), reps)
         rows.append({"what": f"view {size}² isotropic, 1/4-size preview while interacting", "device": "cpu",
                      "batch": (size // 4) ** 2, "seconds": s, "rate": 1 / s, "unit": "fps"})

@@ -14,7 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
 from methods.field import eval_grid, grid_points  # noqa: E402

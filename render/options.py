@@ -69,7 +69,8 @@ class OptionSpec:
         for c in self.meta.choices:
             if self.label_of(c) == text or str(c) == text:
                 return c
-        raise ValueError(f"{self.name}: '{text}' is not one of {', '.join(self.label_of(c) for c in self.meta.choices)}")
+        names = ", ".join(self.label_of(c) for c in self.meta.choices)
+        raise ValueError(f"{self.name}: '{text}' is not one of {names}")
 
 
 def option_specs(cls: type) -> tuple[OptionSpec, ...]:

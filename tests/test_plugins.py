@@ -166,6 +166,15 @@ def test_export_demo_ply_writes_a_loadable_ply_that_render_gaussians_renders(tmp
     img = np.load(renders / "view_0000.npy")
     assert img.shape == (8, 10, 3) and img.std() > 0.01  # the scene is in view, not a blank background
 
+    # the README's fresh-clone example: the demo's own cameras come with it
+    cams_file = tmp_path / "demo_cameras.json"
+    assert main.main(["export-demo-ply", str(out), "--cameras", str(cams_file)]) == 0
+    assert main.main(["render", "gaussians", "--ply", str(out), "--cameras", str(cams_file), "--out",
+                      str(tmp_path / "r2"), "--size", "32x32"]) == 0
+    assert "rendered 16 views" in capsys.readouterr().out
+    first = np.load(tmp_path / "r2" / "view_0000.npy")
+    assert first.shape == (32, 32, 3) and first.std() > 0.05
+
     assert main.main(["export-demo-ply", str(tmp_path)]) == 1  # a folder: one line, nothing written
     assert capsys.readouterr().err.strip().startswith("mipstudio: ")
 

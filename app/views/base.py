@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import dearpygui.dearpygui as dpg
@@ -103,7 +102,7 @@ class View:
         self.follow_policy = FollowPolicy()
         self._job: tuple[Any, Any, Callable[[LiveTraining], None], str] | None = None
         self.source: LiveSource = self.create_source()
-        self.form = OptionsForm(self.source.Options, self.name)
+        self.form = OptionsForm(self.source.Options, self.name, width=OPTIONS_WIDTH - 116)  # room for the label
         self.worker = RenderWorker(self.source, name=self.name)
         if self.is_3d:
             self.reset_camera()

@@ -150,8 +150,8 @@ class ScaleSpaceView(View):
     def info(self) -> str:
         o = self.options
         iw, ih = self.source.image_size
-        dpg.set_value(self.tags["variance_label"],
-                      f"{'max ' if o.mode == 'foveated' else ''}sigma {math.sqrt(o.variance) * (max(iw, ih) - 1) / 2:.1f}px")
+        sigma_px = math.sqrt(o.variance) * (max(iw, ih) - 1) / 2  # field units -> training pixels
+        dpg.set_value(self.tags["variance_label"], f"{'max ' if o.mode == 'foveated' else ''}sigma {sigma_px:.1f}px")
         fin = self.worker.latest()
         aux = fin.frame.aux if fin is not None else {}
         psnr = aux.get("psnr")

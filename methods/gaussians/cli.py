@@ -148,16 +148,9 @@ def run_render(args: argparse.Namespace) -> int:
 # ----- export-demo-ply ------------------------------------------------------------------------------------------
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT.ply", help="where to write the demo scene's PLY (replaced atomically)")
-
-
-def _demo_ply_path() -> Path:
-    try:
-        from methods.gaussians.demo import demo_ply_path
-    except ModuleNotFoundError as e:
-        if e.name != "methods.gaussians.demo":
-            raise
-        from assets.splat_demo import demo_ply_path  # the demo's previous home
-    return Path(demo_ply_path())
+    p.add_argument("--cameras", default="", metavar="FILE.json",
+                   help="also write the demo's 16 orbit cameras here (nerf_synthetic transforms format), for "
+                        "`render gaussians --cameras`")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -166,9 +159,22 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if out.is_dir():
         raise ValueError(f"{out} is a folder; give a file name such as {out / 'demo.ply'}")
-    src = _demo_ply_path()
-    with open(src, "rb") as f, atomic_open(out, "wb", parents=True) as g:
+    from methods.gaussians.demo import demo_cameras, demo_ply_path
+
+    with open(demo_ply_path(), "rb") as f, atomic_open(out, "wb", parents=True) as g:
         shutil.copyfileobj(f, g)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB: the Splat view's demo scene as a standard 3DGS PLY "
           f"with Mip-Splatting's filter_3D)")
+    if args.cameras:
+        import json
+
+        from assets.cache import atomic_write_text
+
+        cams = demo_cameras()
+        c = cams[0]  # nerfstudio keys: intrinsics and size in the file, so no images are needed to read it
+        doc = {"fl_x": c.fx, "fl_y": c.fy, "cx": c.cx, "cy": c.cy, "w": c.width, "h": c.height,
+               "frames": [{"file_path": f"view_{i:03d}", "transform_matrix": cam.c2w_opengl().tolist()}
+                          for i, cam in enumerate(cams)]}
+        atomic_write_text(args.cameras, json.dumps(doc, indent=1), parents=True)
+        print(f"wrote {args.cameras} ({len(cams)} cameras, {cams[0].width}x{cams[0].height})")
     return 0

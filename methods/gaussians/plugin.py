@@ -28,7 +28,8 @@ def _train_job(o: TrainGaussiansOptions):
     from methods.gaussians.config import TrainConfig
     from methods.gaussians.train_job import TrainGaussiansJob
 
-    cfg = TrainConfig.preset(o.preset, method=o.method, **({"out_dir": o.out_dir.strip()} if o.out_dir.strip() else {}))
+    out_dir = os.path.expanduser(o.out_dir.strip())
+    cfg = TrainConfig.preset(o.preset, method=o.method, **({"out_dir": out_dir} if out_dir else {}))
     if o.iterations:
         cfg = cfg.scaled_to(o.iterations)
     dataset = os.path.expanduser(o.dataset.strip()) if o.dataset.strip() else ""

@@ -21,7 +21,7 @@ import numpy as np
 
 from render.camera import Camera
 
-__all__ = ["RenderSettings", "RenderedView", "FILTERS", "BACKGROUNDS", "parse_size", "prepare_cameras",
+__all__ = ["RenderSettings", "RenderedView", "FILTERS", "BACKGROUNDS", "prepare_cameras",
            "resolve_filter", "render_ply"]
 
 FILTERS = ("auto", "3dgs", "mip", "none")
@@ -57,20 +57,6 @@ class RenderedView:
     width: int
     height: int
     seconds: float
-
-
-def parse_size(text: str) -> tuple[int, int] | None:
-    """``"WxH"`` → (W, H); empty → None. Anything else is one clear ValueError."""
-    if not text:
-        return None
-    parts = text.lower().split("x")
-    try:
-        w, h = (int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"--size must look like 640x480, got {text!r}") from None
-    if w < 1 or h < 1:
-        raise ValueError(f"--size must be positive, got {text!r}")
-    return w, h
 
 
 def prepare_cameras(cameras: Sequence[Camera], settings: RenderSettings) -> list[Camera]:

@@ -27,9 +27,7 @@ import torch
 from methods.datasets import Dataset, load_nerf_synthetic
 from methods.gaussians.config import INITS, METHODS, TRAIN_PRESETS, MethodSpec, TrainConfig  # noqa: F401 (re-exported)
 from methods.gaussians.densify import (
-    DensifyConfig,
     DensifyStats,
-    LearningRates,
     densify_and_prune,
     make_optimizer,
     reset_opacity,

@@ -6,7 +6,6 @@ on, so the view can show the exact blur of the same picture next to it. Rebuild 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -4,7 +4,6 @@ of random covariance matrices. The "sharp field" columns compare the *unsmoothed
 which shows how much of the score the smoothing itself earns."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 

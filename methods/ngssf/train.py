@@ -10,9 +10,9 @@ image's bandwidth) is for tests.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
-import copy
 import threading
 import time
 from pathlib import Path
@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from methods.live_training import SnapshotPublisher
-
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
 from methods.jobs import Progress, ProgressFn, StopFn
+from methods.live_training import SnapshotPublisher
 from methods.metrics import psnr
 from methods.ngssf.config import TRAIN_PRESETS, TrainConfig, train_preset  # noqa: F401 (re-exported)
 from methods.ngssf.modalities import TrainingSignal
