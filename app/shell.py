@@ -66,16 +66,17 @@ class FrameClock:
 
 
 def best_grid(n: int, width: int, height: int) -> tuple[int, int]:
-    """Columns and rows for n views that leave the largest image area (each view loses its options column)."""
+    """Columns and rows for n views whose image panels have the longest short side (then the largest area): each
+    view loses its options column, and a 600×60 strip shows less than a 220×150 panel."""
     from app.views.base import HEADER_HEIGHT, OPTIONS_WIDTH
 
-    def image_area(cols: int) -> float:
+    def panel(cols: int) -> tuple[float, float]:
         rows = math.ceil(n / cols)
-        w = width / cols - OPTIONS_WIDTH - 24
-        h = height / rows - HEADER_HEIGHT - 40
-        return max(w, 0) * max(h, 0)
+        w = max(width / cols - OPTIONS_WIDTH - 24, 0)
+        h = max(height / rows - HEADER_HEIGHT - 40, 0)
+        return min(w, h), w * h
 
-    cols = max(range(1, n + 1), key=image_area)
+    cols = max(range(1, n + 1), key=panel)
     return cols, math.ceil(n / cols)
 
 

@@ -37,3 +37,64 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(iio.imread(p))
     except Exception:  # noqa: BLE001 - imageio raises many types (OSError, ValueError, SyntaxError, …)
         raise ValueError(unreadable_image_message(p)) from None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG16_COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png16(array: np.ndarray) -> bytes:
+    """A 16-bit PNG (grey, RGB or RGBA) of an HxW[xC] uint16 array — Pillow cannot write 16-bit RGB(A), and UV
+    frames need the precision (1/65535 of the texture per step, as the NGSSF reference's UV sequences)."""
+    import struct
+    import zlib
+
+    a = np.asarray(array)
+    if a.dtype != np.uint16:
+        raise ValueError(f"encode_png16 needs uint16 data, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in _PNG16_COLOR_TYPES:
+        raise ValueError(f"encode_png16 needs HxW, HxWx3 or HxWx4, got shape {a.shape}")
+    h, w, c = a.shape
+    rows = np.ascontiguousarray(a.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter type 0 on every row
+    header = struct.pack(">IIBBBBB", w, h, 16, _PNG16_COLOR_TYPES[c], 0, 0, 0)
+    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw, 6))
+            + _png_chunk(b"IEND", b""))
+
+
+def decode_png16(data: bytes) -> np.ndarray:
+    """The inverse of :func:`encode_png16` (16-bit, non-interlaced PNGs with unfiltered rows, as it writes)."""
+    import struct
+    import zlib
+
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    pos, idat, header = len(_PNG_SIGNATURE), b"", None
+    while pos < len(data):
+        (n,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+    if header is None:
+        raise ValueError("PNG without a header")
+    w, h, depth, ctype, _, _, interlace = header
+    channels = {v: k for k, v in _PNG16_COLOR_TYPES.items()}.get(ctype)
+    if depth != 16 or channels is None or interlace:
+        raise ValueError(f"decode_png16 reads 16-bit non-interlaced grey/RGB/RGBA PNGs, got depth {depth}, "
+                         f"colour type {ctype}")
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * channels * 2)
+    if raw[:, 0].any():
+        raise ValueError("decode_png16 reads unfiltered rows only (files written by encode_png16)")
+    return raw[:, 1:].copy().view(">u2").astype(np.uint16).reshape(h, w, channels)

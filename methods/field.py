@@ -133,3 +133,34 @@ def eval_grid(field: Field, shape: tuple[int, ...], cov: CovLike = None, chunk: 
 def border_crop(shape_res: int, variance: float) -> int:
     """Cells to drop on each side before comparing with ground truth: ceil(3σ·res/2) (paper's rule)."""
     return int(math.ceil(3.0 * math.sqrt(max(variance, 0.0)) * shape_res / 2.0))
+
+
+def evaluate_points(field: Field, points: np.ndarray, cov: CovLike = None, chunk: int = 1 << 14) -> np.ndarray:
+    """(P, channels) float32 values at (P, d) points, without gradients, in chunks, on the field's device.
+
+    ``cov`` is None, one (d, d) covariance (or scalar) for all points — validated once with :func:`normalize_cov` —
+    or per-point (P,) variances / (P, d, d) covariances, checked only for finiteness and sign: validating P
+    matrices one by one costs an eigen-decomposition each (~1 s for 512² pixels) and per-point covariances come
+    from our own footprint code (J·Jᵀ is PSD by construction)."""
+    pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+    params = list(field.parameters()) if isinstance(field, torch.nn.Module) else []
+    dev = params[0].device if params else torch.device("cpu")
+    d = field.dim
+    per_point = cov is not None and np.ndim(cov) in (1, 3)
+    if per_point:
+        c_all = torch.as_tensor(np.asarray(cov), dtype=torch.float32)
+        if len(c_all) != len(pts):
+            raise ValueError(f"{field.name}: {len(c_all)} covariances for {len(pts)} points")
+        if not bool(torch.isfinite(c_all).all()) or (c_all.ndim == 1 and bool((c_all < 0).any())):
+            raise ValueError(f"{field.name}: per-point covariances must be finite and ≥ 0")
+        if c_all.ndim == 1:
+            c_all = c_all[:, None, None] * torch.eye(d)
+    else:
+        c_one = normalize_cov(cov, 1, d, anisotropic=field.anisotropic, name=field.name)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(pts), chunk):
+            x = pts[s:s + chunk]
+            c = c_all[s:s + chunk] if per_point else (None if c_one is None else c_one.expand(len(x), d, d))
+            out.append(field.evaluate(x.to(dev), None if c is None else c.to(dev)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, field.channels), np.float32)

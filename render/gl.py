@@ -143,6 +143,13 @@ class OffscreenTarget:
         img = np.frombuffer(raw, dtype=np.float32).reshape(self.height, self.width, 4)
         return np.ascontiguousarray(img[::-1])
 
+    def read_depth(self) -> np.ndarray:
+        """HxW float32 window depth in [0, 1] (1 = far/background), row 0 = top. Single-sample targets only."""
+        if self.samples:
+            raise ValueError("read_depth() needs a target without MSAA")
+        raw = self.fbo.read(components=1, dtype="f4", attachment=-1)
+        return np.ascontiguousarray(np.frombuffer(raw, dtype=np.float32).reshape(self.height, self.width)[::-1])
+
     def release(self) -> None:
         for obj in (self.fbo, self.color, self.depth):
             obj.release()

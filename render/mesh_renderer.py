@@ -50,22 +50,105 @@ void main() {
 }
 """
 
+# The lighting term, shared by the textured pass and the UV G-buffer pass so that a texture looked up elsewhere
+# (a neural texture) is lit exactly like the GL modes.
+SHADE_GLSL = """
+uniform vec3 u_light;           // unit, eye space
+uniform float u_lighting;       // 1 = shaded, 0 = texture colour only
+float shade_term(vec3 normal) {
+    vec3 n = normalize(normal);
+    if (!gl_FrontFacing) n = -n;  // fins are single sheets: light both sides
+    return mix(1.0, 0.35 + 0.65 * max(dot(n, u_light), 0.0), u_lighting);
+}
+"""
+
 FRAGMENT_SHADER = """
 #version 330
 uniform sampler2D u_texture;
-uniform vec3 u_light;           // unit, eye space
-uniform float u_lighting;       // 1 = shaded, 0 = texture colour only
+""" + SHADE_GLSL + """
 in vec3 v_normal;
 in vec2 v_uv;
 out vec4 f_color;
 void main() {
     vec3 albedo = texture(u_texture, v_uv).rgb;
-    vec3 n = normalize(v_normal);
-    if (!gl_FrontFacing) n = -n;  // fins are single sheets: light both sides
-    float shade = mix(1.0, 0.35 + 0.65 * max(dot(n, u_light), 0.0), u_lighting);
-    f_color = vec4(albedo * shade, 1.0);
+    f_color = vec4(albedo * shade_term(v_normal), 1.0);
 }
 """
+
+# UV G-buffer: (u, v, UV chart + 1, lighting term) per pixel, float32, no MSAA (UVs must never be averaged across
+# an edge or a seam). v follows OpenGL/OBJ (0 = bottom row of the texture); 0 in the chart channel = background.
+GBUFFER_VERTEX_SHADER = """
+#version 330
+uniform mat4 u_mvp;
+uniform mat3 u_normal_matrix;
+uniform float u_chart_offset;
+in vec3 in_pos;
+in vec3 in_normal;
+in vec2 in_uv;
+in float in_chart;
+out vec3 v_normal;
+out vec2 v_uv;
+flat out float v_chart;
+void main() {
+    gl_Position = u_mvp * vec4(in_pos, 1.0);
+    v_normal = u_normal_matrix * in_normal;
+    v_uv = in_uv;
+    v_chart = in_chart + u_chart_offset + 1.0;
+}
+"""
+
+GBUFFER_FRAGMENT_SHADER = """
+#version 330
+""" + SHADE_GLSL + """
+in vec3 v_normal;
+in vec2 v_uv;
+flat in float v_chart;
+out vec4 f_color;
+void main() {
+    f_color = vec4(v_uv, v_chart, shade_term(v_normal));
+}
+"""
+
+
+def uv_charts(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Per-vertex UV chart index: faces sharing a vertex index are one chart, so a UV seam (positions duplicated
+    with other UVs) or a separate part starts a new chart. Union-find over the faces' vertex indices."""
+    parent = np.arange(n_vertices)
+
+    def root(i: np.ndarray) -> np.ndarray:
+        while True:
+            p = parent[i]
+            if np.array_equal(p, i):
+                return i
+            parent[i] = parent[p]  # path halving, vectorised
+            i = parent[i]
+
+    f = np.asarray(faces, np.int64)
+    for a, b in ((0, 1), (1, 2)):
+        while True:  # hook roots until every face's corners share one root
+            ra, rb = root(f[:, a]), root(f[:, b])
+            diff = ra != rb
+            if not diff.any():
+                break
+            lo, hi = np.minimum(ra[diff], rb[diff]), np.maximum(ra[diff], rb[diff])
+            parent[hi] = lo
+    roots = root(np.arange(n_vertices))
+    _, chart = np.unique(roots, return_inverse=True)
+    return chart.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class UVFrame:
+    """One UV G-buffer frame, row 0 = top: ``uv`` (H, W, 2) in OpenGL texture convention, ``mask`` (H, W) bool
+    coverage, ``chart`` (H, W) int UV chart id (−1 on background; differences never cross charts), ``shade``
+    (H, W) the lighting term the GL modes multiply the texture by, ``depth`` (H, W) eye-space distance along the
+    view axis (inf on background)."""
+
+    uv: np.ndarray
+    mask: np.ndarray
+    chart: np.ndarray
+    shade: np.ndarray
+    depth: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -110,14 +193,16 @@ class _GpuMesh:
         self.key = id(mesh)
         self.geometry_src: tuple | None = None
         self.texture_src: np.ndarray | None = None
-        self.vbo = self.ibo = self.vao = self.texture = None
+        self.vbo = self.ibo = self.vao = self.gvao = self.cbo = self.texture = None
+        self.charts: np.ndarray | None = None
         self.finalizer: weakref.finalize | None = None
 
     def release_geometry(self) -> None:
-        for obj in (self.vao, self.vbo, self.ibo):
+        for obj in (self.vao, self.gvao, self.cbo, self.vbo, self.ibo):
             if obj is not None:
                 obj.release()
-        self.vao = self.vbo = self.ibo = None
+        self.vao = self.gvao = self.cbo = self.vbo = self.ibo = None
+        self.charts = None
         self.geometry_src = None
 
     def release_texture(self) -> None:
@@ -160,6 +245,7 @@ class MeshRenderer:
         self._dead: list[_GpuMesh] = []
         self._dead_lock = threading.Lock()
         self._prog = None
+        self._gprog = None
         self._samplers: dict[str, object] = {}
         self._targets: dict[tuple[int, int, int], OffscreenTarget] = {}
         self.uploads = 0  # geometry + texture uploads so far: lets callers verify caching
@@ -188,6 +274,20 @@ class MeshRenderer:
         out = img + (1.0 - img[..., 3:4]) * bg_premult
         return np.clip(out, 0.0, 1.0).astype(np.float32)
 
+    def render_uv(self, meshes: Sequence[TexturedMesh], camera: Camera, *, lighting: bool = True) -> UVFrame:
+        """The UV G-buffer of the meshes seen by ``camera`` (one sample per pixel, pixel centres)."""
+        meshes = list(meshes)
+        for m in meshes:
+            if not isinstance(m, TexturedMesh):
+                raise ValueError(f"render_uv() takes TexturedMesh objects, got {type(m).__name__}")
+        img, zbuf = gl_call(lambda ctx: self._render_uv_gl(ctx, meshes, camera, bool(lighting)))
+        chart = np.rint(img[..., 2]).astype(np.int32) - 1
+        mask = chart >= 0
+        n, f = camera.near, camera.far
+        ndc = zbuf.astype(np.float64) * 2.0 - 1.0  # window depth -> NDC -> eye distance (perspective inverse)
+        depth = np.where(mask, 2.0 * n * f / np.maximum(f + n - ndc * (f - n), 1e-30), np.inf).astype(np.float32)
+        return UVFrame(np.ascontiguousarray(img[..., :2]), mask, chart, np.ascontiguousarray(img[..., 3]), depth)
+
     def forget(self, mesh: TexturedMesh) -> None:
         """Free the GL copies of ``mesh`` now (they are re-made if it is rendered again)."""
         ref, key = weakref.ref(mesh), id(mesh)  # the GL thread may keep its last callable alive: no strong ref
@@ -212,9 +312,10 @@ class MeshRenderer:
             for t in self._targets.values():
                 t.release()
             self._targets.clear()
-            if self._prog is not None:
-                self._prog.release()
-                self._prog = None
+            for name in ("_prog", "_gprog"):
+                if getattr(self, name) is not None:
+                    getattr(self, name).release()
+                    setattr(self, name, None)
         gl_call(_free)
 
     @property
@@ -260,6 +361,45 @@ class MeshRenderer:
             sampler.clear(location=0)  # do not leave our sampler overriding other GL users' texture state
             ctx.disable(ctx.DEPTH_TEST)
         return img, k
+
+    def _render_uv_gl(self, ctx, meshes: list[TexturedMesh], camera: Camera,
+                      lighting: bool) -> tuple[np.ndarray, np.ndarray]:
+        self._collect_dead()
+        target = self._target(ctx, camera.width, camera.height, 0)
+        prog = self._gbuffer_program(ctx)
+        view, proj = camera.view_matrix_gl(), camera.projection_matrix_gl()
+        prog["u_light"].value = tuple(float(x) for x in _LIGHT_EYE)
+        prog["u_lighting"].value = 1.0 if lighting else 0.0
+        target.use((0.0, 0.0, 0.0, 0.0))
+        ctx.enable(ctx.DEPTH_TEST)
+        ctx.disable(ctx.CULL_FACE | ctx.BLEND)
+        offset = 0
+        try:
+            for mesh in meshes:
+                entry = self._upload(ctx, mesh)
+                if entry.gvao is None:
+                    entry.charts = uv_charts(mesh.faces, len(mesh.positions))
+                    entry.cbo = ctx.buffer(np.ascontiguousarray(entry.charts).tobytes())
+                    entry.gvao = ctx.vertex_array(prog, [(entry.vbo, "3f 3f 2f", "in_pos", "in_normal", "in_uv"),
+                                                         (entry.cbo, "1f", "in_chart")],
+                                                  index_buffer=entry.ibo, index_element_size=4)
+                prog["u_chart_offset"].value = float(offset)
+                offset += int(entry.charts.max()) + 1 if len(entry.charts) else 0
+                mv = view @ np.asarray(mesh.model, np.float64)
+                prog["u_mvp"].write(_mat_bytes(proj @ mv))
+                prog["u_normal_matrix"].write(_mat_bytes(np.linalg.inv(mv[:3, :3]).T))
+                entry.gvao.render(GL_TRIANGLES)
+            img = target.read()
+            depth = target.read_depth()
+        finally:
+            meshes.clear()
+            ctx.disable(ctx.DEPTH_TEST)
+        return img, depth
+
+    def _gbuffer_program(self, ctx):
+        if self._gprog is None:
+            self._gprog = ctx.program(vertex_shader=GBUFFER_VERTEX_SHADER, fragment_shader=GBUFFER_FRAGMENT_SHADER)
+        return self._gprog
 
     def _program(self, ctx):
         if self._prog is None:

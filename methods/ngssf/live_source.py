@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.field import Field, normalize_cov
+from methods.field import Field, evaluate_points
 from methods.live_training import LiveTraining, ModelSlot
 from methods.metrics import psnr
 from render.colormap import colormap
@@ -278,34 +278,10 @@ class ScaleSpaceSource:
         return self.image.shape[1], self.image.shape[0]
 
     def query(self, field: Field, points: np.ndarray, cov: Any) -> np.ndarray:
-        """Field values in display units [0, 1] at (P, 2) points; ``cov`` is None, (2,2) or per point (P,)/(P,2,2).
-
-        The covariance is validated once here (:func:`normalize_cov` on one matrix, or a finiteness/sign check of
-        the per-point ones this source builds) and the chunks go straight to ``field.evaluate``: validating an
-        expanded (P, 2, 2) batch costs an eigen-decomposition per pixel (~1 s at 512²)."""
+        """Field values in display units [0, 1] at (P, 2) points; ``cov`` is None, (2,2) or per point (P,)/(P,2,2)
+        (:func:`methods.field.evaluate_points`)."""
         lo, hi = self.value_range
-        pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
-        params = list(field.parameters()) if isinstance(field, torch.nn.Module) else []
-        dev = params[0].device if params else torch.device("cpu")
-        eye = torch.eye(2, dtype=torch.float32)
-        per_point = cov is not None and np.ndim(cov) in (1, 3)
-        if per_point:
-            c_all = torch.as_tensor(np.asarray(cov), dtype=torch.float32)
-            if not bool(torch.isfinite(c_all).all()) or (c_all.ndim == 1 and bool((c_all < 0).any())):
-                raise ValueError("per-pixel variances must be finite and ≥ 0")
-            if c_all.ndim == 1:
-                c_all = c_all[:, None, None] * eye
-        else:
-            c_one = normalize_cov(cov, 1, 2, anisotropic=getattr(field, "anisotropic", True),
-                                  name=getattr(field, "name", "field"))
-        out = []
-        with torch.no_grad():
-            for s in range(0, len(pts), CHUNK):
-                x = pts[s:s + CHUNK]
-                c = c_all[s:s + CHUNK] if per_point else (None if c_one is None else c_one.expand(len(x), 2, 2))
-                out.append(field.evaluate(x.to(dev), None if c is None else c.to(dev)).float().cpu())
-        vals = to_numpy(torch.cat(out)) if out else np.zeros((0, 3), np.float32)
-        return (vals[:, :3] - lo) / (hi - lo)
+        return (evaluate_points(field, points, cov, CHUNK)[:, :3] - lo) / (hi - lo)
 
     # ----- covariance of a request ------------------------------------------------------------------------------
     def request_cov(self, request: RenderRequest, zoom: float | None = None) -> np.ndarray:
