@@ -96,5 +96,19 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _walk_arguments(p: argparse.ArgumentParser) -> None:
+    from app.walk import add_walk_arguments
+
+    add_walk_arguments(p)
+
+
+def _run_walk(args: argparse.Namespace) -> int:
+    from app.walk import run_walk
+
+    return run_walk(args)
+
+
 COMMANDS = (Command(("info",), "print the compute device, GL renderer, display and method families",
-                    lambda p: None, run_info),)
+                    lambda p: None, run_info),
+            Command(("walk",), "the neural-texture walkthrough in a full window (glfw): WASD, mouse look, 1-6 modes",
+                    _walk_arguments, _run_walk))

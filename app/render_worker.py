@@ -5,6 +5,7 @@ The UI thread only ever calls :meth:`RenderWorker.submit` (non-blocking) and :me
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -48,6 +49,34 @@ def fit_to_panel(image: np.ndarray, width: int, height: int, pad: float = 0.06) 
     y0, x0 = (height - fh) // 2, (width - fw) // 2
     out[y0:y0 + fh, x0:x0 + fw] = fitted
     return out
+
+
+@dataclass
+class DynamicResolution:
+    """Render smaller while the user interacts, full size when still (hysteresis keeps the scale from flickering).
+
+    The preview scale is chosen from the last full-size render time so a preview takes about ``target_s``.
+    """
+
+    target_s: float = 1 / 30
+    settle_s: float = 0.25  # stay in preview this long after the last interaction
+    min_scale: float = 0.25
+    _last_interaction: float = -1e9
+
+    def touch(self) -> None:
+        self._last_interaction = time.monotonic()
+
+    def interacting(self) -> bool:
+        return time.monotonic() - self._last_interaction < self.settle_s
+
+    def scale(self, full_seconds: float | None) -> float:
+        if full_seconds is None or full_seconds <= self.target_s:
+            return 1.0
+        s = math.sqrt(self.target_s / full_seconds)
+        for q in (1.0, 0.5, 1 / 3, 0.25):  # quantised: a steady preview size while dragging
+            if s >= q:
+                return max(q, self.min_scale)
+        return self.min_scale
 
 
 class RenderWorker:

@@ -7,7 +7,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +116,22 @@ def test_walkthrough_flies_records_reproducibly_and_takes_screenshots(studio, tm
     dpg.set_value(view.tags["camera_mode"], "Orbit")
     view.reset_camera()
     settle(studio, view)
+
+
+def test_walk_opens_a_full_window_flies_and_saves_what_it_shows(x_display, tmp_path):
+    """`main.py walk` under the (virtual) display: a scripted run holding W, then a screenshot read back from the
+    window's framebuffer: the fish is there, the status line names the mode."""
+    import imageio.v3 as iio
+
+    root = Path(__file__).resolve().parents[1]
+    shot = tmp_path / "walk.png"
+    proc = subprocess.run([sys.executable, str(root / "main.py"), "walk", "--size", "320x180", "--mode", "trilinear",
+                           "--seconds", "1.5", "--keys", "w", "--screenshot", str(shot)],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "GL trilinear mipmaps" in proc.stdout and "320x180" in proc.stdout
+    img = iio.imread(shot)
+    assert img.shape == (180, 320, 3)
+    fish = np.abs(img.astype(int) - img[-1, -1].astype(int)).sum(axis=2) > 30  # differs from the background
+    assert 0.05 < fish.mean() < 0.9
+    assert (img[:12, :120] == 0).mean() > 0.3  # the status line's black box at the top left

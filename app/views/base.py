@@ -10,15 +10,13 @@ which snapshot revision to show.
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import dearpygui.dearpygui as dpg
 import numpy as np
 
 from app.input import LEFT, MIDDLE, RIGHT, InputFrame
-from app.render_worker import RenderWorker
+from app.render_worker import DynamicResolution, RenderWorker  # noqa: F401 (DynamicResolution re-exported)
 from app.widgets.options_form import OptionsForm
 from app.widgets.panel_texture import PanelTexture
 from methods.live_training import FollowPolicy, LiveTraining
@@ -29,34 +27,6 @@ from render.live import ZOOM_MAX, ZOOM_MIN, LiveSource, RenderRequest
 
 OPTIONS_WIDTH = 210
 HEADER_HEIGHT = 58  # zoom row + info row
-
-
-@dataclass
-class DynamicResolution:
-    """Render smaller while the user interacts, full size when still (hysteresis keeps the scale from flickering).
-
-    The preview scale is chosen from the last full-size render time so a preview takes about ``target_s``.
-    """
-
-    target_s: float = 1 / 30
-    settle_s: float = 0.25  # stay in preview this long after the last interaction
-    min_scale: float = 0.25
-    _last_interaction: float = -1e9
-
-    def touch(self) -> None:
-        self._last_interaction = time.monotonic()
-
-    def interacting(self) -> bool:
-        return time.monotonic() - self._last_interaction < self.settle_s
-
-    def scale(self, full_seconds: float | None) -> float:
-        if full_seconds is None or full_seconds <= self.target_s:
-            return 1.0
-        s = math.sqrt(self.target_s / full_seconds)
-        for q in (1.0, 0.5, 1 / 3, 0.25):  # quantised: a steady preview size while dragging
-            if s >= q:
-                return max(q, self.min_scale)
-        return self.min_scale
 
 
 def zoom_label(zoom: float) -> str:

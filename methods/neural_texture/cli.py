@@ -5,8 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from methods.cli import non_negative_int, optional_size_arg, positive_float, positive_int
-from methods.neural_texture.modes import MODES
+from methods.cli import (
+    non_negative_int,
+    optional_size_arg,
+    positive_float,
+    positive_int,
+)
+from methods.neural_texture.modes import BOX_MATCHED_WIDTH, MODES
 from methods.ngssf.config import TRAIN_PRESETS
 
 DEFAULT_PATH_HELP = "camera path JSON (default: the bundled swoop around the fish, assets/neural_texture/)"
@@ -55,8 +60,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="neural texture: a bundled-format file or an NGSSF training checkpoint (default: bundled)")
     p.add_argument("--zoom", type=positive_float, default=1.0,
                    help="sampling rate: multiplies every frame's focal length (below 1 minifies the texture)")
-    p.add_argument("--filter-width", type=positive_float, default=1.0,
-                   help="NGSSF footprint scale (1 = the pixel: σ = ½ pixel)")
+    p.add_argument("--filter-width", type=positive_float, default=BOX_MATCHED_WIDTH,
+                   help="NGSSF footprint σ = width/2 pixels (0.577 matches a supersampled pixel's variance; 1 = the "
+                        "paper's σ = ½ px)")
     p.add_argument("--frames", type=non_negative_int, default=0, help="use only the first N frames (0 = all)")
 
 

@@ -14,13 +14,13 @@ from typing import Callable
 import numpy as np
 
 from methods.metrics import psnr, ssim
-from methods.neural_texture.modes import EVAL_MODES
+from methods.neural_texture.modes import BOX_MATCHED_WIDTH, EVAL_MODES
 from methods.neural_texture.path import PathFrame
 from methods.neural_texture.renderer import WalkthroughRenderer, box_downsample
 
 
 def evaluate_path(renderer: WalkthroughRenderer, frames: list[PathFrame], *, downsample: int = 16,
-                  zoom: float = 1.0, filter_width: float = 1.0, modes: tuple[str, ...] = EVAL_MODES,
+                  zoom: float = 1.0, filter_width: float = BOX_MATCHED_WIDTH, modes: tuple[str, ...] = EVAL_MODES,
                   log: Callable[[str], None] | None = None) -> dict:
     """Per-mode mean PSNR / object PSNR / SSIM / ms per frame, in the issue's JSON schema."""
     k = int(downsample)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from methods.metrics import psnr, ssim
-from methods.neural_texture.modes import MODE_LABELS, MODES
+from methods.neural_texture.modes import BOX_MATCHED_WIDTH, MODE_LABELS, MODES
 from methods.neural_texture.renderer import WalkthroughRenderer
 from render.live import Frame, Framing, RenderRequest
 from render.mesh_source import mesh_framing
@@ -27,8 +27,9 @@ class WalkthroughOptions:
                             "4x4 supersampled reference")
     split: str = option("off", choices=SPLIT_CHOICES, labels=SPLIT_LABELS, label="right half",
                         help="show another mode in the right half of the panel (split view)")
-    filter_width: float = option(1.0, min=0.25, max=4.0, label="filter width",
-                                 help="NGSSF footprint scale: 1 = the pixel (σ = ½ pixel); larger blurs more")
+    filter_width: float = option(BOX_MATCHED_WIDTH, min=0.25, max=4.0, label="filter width",
+                                 help="NGSSF footprint σ = width/2 pixels: 0.577 matches a supersampled (box) "
+                                      "pixel's variance, 1 is the paper's σ = ½ px; larger blurs more")
     lighting: bool = option(True, help="the same Lambert term for every mode, applied after the texture lookup")
     compare: bool = option(False, label="PSNR vs reference",
                            help="also render the 4x4 supersampled reference and score the shown frame against it")

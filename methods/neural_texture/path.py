@@ -16,7 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from render.camera import Camera, look_at_world_to_cam, opencv_w2c_to_opengl_c2w, opengl_c2w_to_opencv_w2c
+from render.camera import (
+    Camera,
+    look_at_world_to_cam,
+    opencv_w2c_to_opengl_c2w,
+    opengl_c2w_to_opencv_w2c,
+)
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "assets" / "neural_texture" / "default_path.json"
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from methods.jobs import JobCancelled, Progress, ProgressFn, StopFn
+from methods.neural_texture.modes import BOX_MATCHED_WIDTH
 from methods.neural_texture.path import PathFrame
 from render.camera import Camera
 
@@ -59,7 +60,7 @@ class EncodeRecordingJob:
     frames: list[PathFrame]
     out_dir: Path
     mode: str = "ngssf"
-    filter_width: float = 1.0
+    filter_width: float = BOX_MATCHED_WIDTH
     lighting: bool = True
     name: str = "encode walkthrough recording"
 

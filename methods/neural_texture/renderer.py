@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from methods.field import evaluate_points
-from methods.neural_texture.modes import MODES
+from methods.neural_texture.modes import BOX_MATCHED_WIDTH, MODES
 from render.camera import Camera
 from render.mesh_renderer import MeshRenderer
 from render.uv_footprint import footprint_covariance, uv_jacobian, uv_to_field
@@ -45,7 +45,7 @@ class WalkthroughRenderer:
         self.renderer = renderer or MeshRenderer()
         self.supersample = int(supersample)
 
-    def render(self, camera: Camera, mode: str, *, filter_width: float = 1.0, lighting: bool = True,
+    def render(self, camera: Camera, mode: str, *, filter_width: float = BOX_MATCHED_WIDTH, lighting: bool = True,
                background: tuple[float, float, float] = BACKGROUND) -> ModeFrame:
         t0 = time.perf_counter()
         if mode == "ngssf":
