@@ -181,7 +181,8 @@ def run_walk(args: argparse.Namespace) -> int:  # noqa: C901 - one event loop, k
                 fps = (len(frame_times) - 1) / max(frame_times[-1] - frame_times[0], 1e-6) if len(frame_times) > 1 \
                     else 0.0
                 rec = f" · REC {len(state['record'].frames)}" if state["record"] is not None else ""
-                status = (f"{MODE_LABELS[MODES.index(fin.request.options.mode)]} · {fps:.1f} fps · "
+                rate = f"{fps:.1f} fps" if len(frame_times) > 1 else "still"  # renders/s over the last 2 s
+                status = (f"{MODE_LABELS[MODES.index(fin.request.options.mode)]} · {rate} · "
                           f"{fin.request.width}x{fin.request.height}{' (preview)' if fin.request.preview else ''}"
                           f"{rec}{' · ' + state['message'] if state['message'] else ''}"
                           f" · keys 1-6 mode, WASD fly, R rec, C shot, ESC quit")

@@ -135,8 +135,34 @@ def border_crop(shape_res: int, variance: float) -> int:
     return int(math.ceil(3.0 * math.sqrt(max(variance, 0.0)) * shape_res / 2.0))
 
 
-def evaluate_points(field: Field, points: np.ndarray, cov: CovLike = None, chunk: int = 1 << 14) -> np.ndarray:
-    """(P, channels) float32 values at (P, d) points, without gradients, in chunks, on the field's device.
+def available_bytes(device: torch.device) -> int:
+    """Free memory on ``device``: CUDA's own count, else the OS's MemAvailable (Linux), else 2 GiB."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 << 30
+
+
+def auto_chunk(field: Field, device: torch.device, budget: float = 0.25, lo: int = 1 << 12,
+               hi: int = 1 << 18) -> int:
+    """Queries per batch from free memory: a quarter of it over the bytes one query's activations take (the field's
+    ``bytes_per_query``, else 4 KiB per feature/hidden unit estimate), clamped to [lo, hi]."""
+    per = int(getattr(field, "bytes_per_query", 0) or 0)
+    if per <= 0:
+        widths = [getattr(m, "out_features", 0) for m in getattr(field, "modules", lambda: [])()]
+        per = max(4096, 4 * 8 * sum(widths))  # float32, ~8 live copies per layer (input, output, grads-free temps)
+    return int(np.clip(budget * available_bytes(device) / per, lo, hi))
+
+
+def evaluate_points(field: Field, points: np.ndarray, cov: CovLike = None, chunk: int | None = None) -> np.ndarray:
+    """(P, channels) float32 values at (P, d) points, without gradients, in chunks, on the field's device; the
+    chunk size comes from free memory (:func:`auto_chunk`) unless given.
 
     ``cov`` is None, one (d, d) covariance (or scalar) for all points — validated once with :func:`normalize_cov` —
     or per-point (P,) variances / (P, d, d) covariances, checked only for finiteness and sign: validating P
@@ -145,6 +171,7 @@ def evaluate_points(field: Field, points: np.ndarray, cov: CovLike = None, chunk
     pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
     params = list(field.parameters()) if isinstance(field, torch.nn.Module) else []
     dev = params[0].device if params else torch.device("cpu")
+    chunk = int(chunk or auto_chunk(field, dev))
     d = field.dim
     per_point = cov is not None and np.ndim(cov) in (1, 3)
     if per_point:

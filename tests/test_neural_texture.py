@@ -30,11 +30,11 @@ GOOD = {"camera_to_world": np.eye(4).tolist(), "fov_y_deg": 40.0, "width": 64, "
 @pytest.mark.parametrize("content,message", [
     ("{not json", "not JSON"),
     ('{"frames": []}', "needs a non-empty 'frames' list"),
-    (json.dumps({"frames": [GOOD, {"fov_y_deg": 40, "width": 8, "height": 8}]}), "frame 1: missing 'camera_to_world'"),
-    (json.dumps({"frames": [{**GOOD, "camera_to_world": np.eye(4)[:3].tolist()}]}), "frame 0: 'camera_to_world' must "
-                                                                                    "be 4x4, got shape (3, 4)"),
+    (json.dumps({"frames": [GOOD, {"fov_y_deg": 40, "width": 8, "height": 8}]}), "frame 1 has no 'camera_to_world'"),
+    (json.dumps({"frames": [{**GOOD, "camera_to_world": np.eye(4)[:3].tolist()}]}), "frame 0 'camera_to_world' must be "
+                                                                                    "4x4, got shape (3, 4)"),
     (json.dumps({"frames": [{**GOOD, "camera_to_world": [[math.inf] * 4] * 4}]}).replace("Infinity", "1e999"),
-     "frame 0: 'camera_to_world' has non-finite values"),
+     "frame 0 'camera_to_world' contains NaN or Inf"),
     (json.dumps({"frames": [{**GOOD, "fov_y_deg": 0}]}), "frame 0: 'fov_y_deg' must be in (0, 180), got 0"),
     (json.dumps({"frames": [{**GOOD, "width": 10.5}]}), "frame 0: 'width' must be a whole number"),
 ])
@@ -105,3 +105,24 @@ def test_png16_round_trips_exactly(tmp_path):
     assert np.array_equal(decode_png16(encode_png16(a)), a)
     with pytest.raises(ValueError, match="uint16"):
         encode_png16(a.astype(np.float32))
+
+
+def test_query_batches_are_sized_from_free_memory(monkeypatch):
+    import torch
+
+    import methods.field as fieldmod
+    from methods.ngssf.neural_field import field_from_preset
+
+    field = field_from_preset("tiny", "texture", 2, 3)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(fieldmod, "available_bytes", lambda dev: 1 << 34)
+    big = fieldmod.auto_chunk(field, cpu)
+    monkeypatch.setattr(fieldmod, "available_bytes", lambda dev: 1 << 30)
+    small = fieldmod.auto_chunk(field, cpu)
+    assert small < big and small * 15 < big * 1.01  # 16x less memory, ~16x smaller batches (until clamped)
+    monkeypatch.setattr(fieldmod, "available_bytes", lambda dev: 1 << 10)
+    assert fieldmod.auto_chunk(field, cpu) == 1 << 12  # never below the floor
+    pts = np.random.default_rng(0).uniform(-1, 1, (5000, 2)).astype(np.float32)
+    a = fieldmod.evaluate_points(field, pts, 1e-4)  # 2 batches of 4096 at the floor
+    monkeypatch.setattr(fieldmod, "available_bytes", lambda dev: 1 << 36)
+    np.testing.assert_allclose(fieldmod.evaluate_points(field, pts, 1e-4), a, atol=1e-5)  # one batch, same values

@@ -112,24 +112,31 @@ def read_transforms(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def _c2w(path: Path, i: int, frame: dict[str, Any]) -> np.ndarray:
-    if "transform_matrix" not in frame:
-        raise DatasetError(f"{path}: frame {i} has no 'transform_matrix' (4x4 camera-to-world)")
+def checked_c2w(frame: dict[str, Any], where: str, key: str = "transform_matrix",
+                error: type[ValueError] | None = None) -> np.ndarray:
+    """``frame[key]`` as a 4x4 rigid camera-to-world matrix, or one line saying what is wrong (``where`` names the
+    file and frame). Shared by the transforms loaders and the walkthrough's camera paths."""
+    err = error or DatasetError
+    if key not in frame:
+        raise err(f"{where} has no '{key}' (4x4 camera-to-world)")
     try:
-        m = np.asarray(frame["transform_matrix"], dtype=np.float64)
+        m = np.asarray(frame[key], dtype=np.float64)
     except (TypeError, ValueError):
-        raise DatasetError(f"{path}: frame {i} 'transform_matrix' is not a numeric 4x4 matrix") from None
+        raise err(f"{where} '{key}' is not a numeric 4x4 matrix") from None
     if m.shape != (4, 4):
-        raise DatasetError(f"{path}: frame {i} 'transform_matrix' must be 4x4, got shape {m.shape}")
+        raise err(f"{where} '{key}' must be 4x4, got shape {m.shape}")
     if not np.all(np.isfinite(m)):
-        raise DatasetError(f"{path}: frame {i} 'transform_matrix' contains NaN or Inf")
+        raise err(f"{where} '{key}' contains NaN or Inf")
     if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
-        raise DatasetError(f"{path}: frame {i} 'transform_matrix' bottom row must be [0, 0, 0, 1], got {m[3].tolist()}")
+        raise err(f"{where} '{key}' bottom row must be [0, 0, 0, 1], got {m[3].tolist()}")
     r = m[:3, :3]
     if not np.allclose(r.T @ r, np.eye(3), atol=1e-3) or np.linalg.det(r) <= 0:
-        raise DatasetError(f"{path}: frame {i} 'transform_matrix' rotation is not orthonormal with det +1 "
-                           "(scaled or mirrored camera)")
+        raise err(f"{where} '{key}' rotation is not orthonormal with det +1 (scaled or mirrored camera)")
     return m
+
+
+def _c2w(path: Path, i: int, frame: dict[str, Any]) -> np.ndarray:
+    return checked_c2w(frame, f"{path}: frame {i}")
 
 
 def _number(path: Path, where: str, key: str, value: Any, positive: bool = True) -> float:

@@ -54,18 +54,9 @@ def _frame(path: Path, i: int, fr: object) -> PathFrame:
     where = f"{path}: frame {i}"
     if not isinstance(fr, dict):
         raise ValueError(f"{where} is not an object with camera_to_world, fov_y_deg, width, height")
-    if "camera_to_world" not in fr:
-        raise ValueError(f"{where}: missing 'camera_to_world' (a 4x4 list, OpenGL axes)")
-    try:
-        m = np.asarray(fr["camera_to_world"], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: 'camera_to_world' is not a 4x4 list of numbers") from None
-    if m.shape != (4, 4):
-        raise ValueError(f"{where}: 'camera_to_world' must be 4x4, got shape {m.shape}")
-    if not np.isfinite(m).all():
-        raise ValueError(f"{where}: 'camera_to_world' has non-finite values")
-    if abs(np.linalg.det(m[:3, :3])) < 1e-9:
-        raise ValueError(f"{where}: 'camera_to_world' rotation is singular")
+    from methods.datasets.nerf_synthetic import checked_c2w
+
+    m = checked_c2w(fr, where, "camera_to_world", ValueError)
     vals = {}
     for key, lo, hi in (("fov_y_deg", 0.0, 180.0), ("width", 1, 16384), ("height", 1, 16384)):
         if key not in fr:
