@@ -64,10 +64,11 @@ def overlay(image: np.ndarray, text: str) -> np.ndarray:
 def run_walk(args: argparse.Namespace) -> int:  # noqa: C901 - one event loop, kept in one place on purpose
     import glfw
 
-    from app.display import NO_DISPLAY_HINT, display_available
+    from app.display import display_available
 
     if not display_available() or not glfw.init():
-        print(NO_DISPLAY_HINT.replace("main.py", "main.py walk"), file=sys.stderr)
+        print("mipstudio: walk needs a display; run `xvfb-run -a python3 main.py walk`, or render headless with "
+              "`python3 main.py render walkthrough --out DIR` / `eval walkthrough`", file=sys.stderr)
         return 2
     import moderngl
     import torch

@@ -135,3 +135,13 @@ def test_walk_opens_a_full_window_flies_and_saves_what_it_shows(x_display, tmp_p
     fish = np.abs(img.astype(int) - img[-1, -1].astype(int)).sum(axis=2) > 30  # differs from the background
     assert 0.05 < fish.mean() < 0.9
     assert (img[:12, :120] == 0).mean() > 0.3  # the status line's black box at the top left
+
+
+def test_walk_without_a_display_says_what_to_do_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "main.py"), "walk"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "xvfb-run" in lines[0] and "render walkthrough" in lines[0]
