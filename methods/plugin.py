@@ -77,6 +77,16 @@ class Family:
     order: int = 100
 
 
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name`` imported when first called: factories in plugin.py stay import-free, so ``main.py --help``
+    and family discovery never load torch or GL."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = f"lazy({module}.{name})"
+    return call
+
+
 FAMILY_ERRORS: dict[str, str] = {}  # module -> one-line reason a family failed to load (shown, never fatal)
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from methods.gaussians import cli
 from methods.gaussians.config import METHODS, TRAIN_PRESETS
-from methods.plugin import Command, Family, JobSpec, SourceSpec
+from methods.plugin import Command, Family, JobSpec, SourceSpec, lazy
 from render.options import option
 
 
@@ -36,12 +36,6 @@ def _train_job(o: TrainGaussiansOptions):
     return TrainGaussiansJob(config=cfg, dataset=dataset)
 
 
-def _splat_source():
-    from methods.gaussians.live_source import demo_source
-
-    return demo_source()
-
-
 FAMILY = Family(
     name="gaussians",
     title="Gaussian splatting",
@@ -59,7 +53,8 @@ FAMILY = Family(
         JobSpec("Train Gaussian splatting (3DGS / Mip-Splatting)", TrainGaussiansOptions, _train_job,
                 help="the Splat view follows the live model while it trains"),
     ),
-    sources=(SourceSpec("splat", "Splat (3DGS / Mip-Splatting)", lambda: _splat_source(), is_3d=True, order=5,
+    sources=(SourceSpec("splat", "Splat (3DGS / Mip-Splatting)",
+                        lazy("methods.gaussians.live_source", "demo_source"), is_3d=True, order=5,
                         help="a 3D Gaussian scene (.ply or the bundled demo), or the live model of a training job"),),
     order=30,
 )

@@ -2,14 +2,7 @@
 from __future__ import annotations
 
 from methods.neural_texture import cli
-from methods.plugin import Command, Family, SourceSpec
-
-
-def _walkthrough_source():
-    from methods.neural_texture.live_source import walkthrough_source
-
-    return walkthrough_source()
-
+from methods.plugin import Command, Family, SourceSpec, lazy
 
 FAMILY = Family(
     name="neural_texture",
@@ -22,7 +15,8 @@ FAMILY = Family(
         Command(("eval", "walkthrough"), "every texture mode vs the KxK supersampled reference along a camera path",
                 cli.add_eval_arguments, cli.run_eval),
     ),
-    sources=(SourceSpec("walkthrough", "Walkthrough (neural texture)", _walkthrough_source, is_3d=True, order=15,
+    sources=(SourceSpec("walkthrough", "Walkthrough (neural texture)",
+                        lazy("methods.neural_texture.live_source", "walkthrough_source"), is_3d=True, order=15,
                         help="fly around the fish: GL filters vs one NGSSF query per pixel vs supersampling"),),
     order=45,
 )

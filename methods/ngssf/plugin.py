@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from methods.ngssf import cli
 from methods.ngssf.config import MODALITY_NAMES, TRAIN_PRESETS
-from methods.plugin import Command, Family, JobSpec, SourceSpec
+from methods.plugin import Command, Family, JobSpec, SourceSpec, lazy
 from render.options import option
 
 
@@ -28,12 +28,6 @@ def _train_job(o: TrainNGSSFOptions):
     return TrainNGSSFJob(o.target.strip() or "astronaut", config=cfg, modality=o.modality)
 
 
-def _scale_space_source():
-    from methods.ngssf.live_source import demo_source
-
-    return demo_source()
-
-
 FAMILY = Family(
     name="ngssf",
     title="Neural Gaussian scale-space fields",
@@ -47,7 +41,8 @@ FAMILY = Family(
     ),
     jobs=(JobSpec("Train NGSSF scale-space field", TrainNGSSFOptions, _train_job,
                   help="the Scale space view follows the field while it trains"),),
-    sources=(SourceSpec("scale_space", "Scale space (NGSSF)", lambda: _scale_space_source(), order=30,
+    sources=(SourceSpec("scale_space", "Scale space (NGSSF)",
+                        lazy("methods.ngssf.live_source", "demo_source"), order=30,
                         help="a scale-space field blurred by any Gaussian in one pass, or the live field of a job"),),
     order=40,
 )

@@ -1,14 +1,8 @@
 """The sampling-baselines family: texture filtering on the fish mesh and 2D image resampling."""
 from __future__ import annotations
 
-from methods.plugin import Command, Family, SourceSpec
+from methods.plugin import Command, Family, SourceSpec, lazy
 from methods.sampling import cli
-
-def _sources():
-    from methods.sampling import live_source  # torch and GL load only when a view opens
-
-    return live_source
-
 
 FAMILY = Family(
     name="sampling",
@@ -17,9 +11,11 @@ FAMILY = Family(
                       cli.add_render_mesh_arguments, cli.run_render_mesh),),
     jobs=(),
     sources=(
-        SourceSpec("mesh", "Mesh (textured fish)", lambda: _sources().fish_source(), is_3d=True, order=10,
+        SourceSpec("mesh", "Mesh (textured fish)",
+                   lazy("methods.sampling.live_source", "fish_source"), is_3d=True, order=10,
                    help="GL texture filtering on a high-frequency texture: nearest, mipmaps, anisotropic, reference"),
-        SourceSpec("image", "Image (2D sampling)", lambda: _sources().DemoImageSource(), order=20,
+        SourceSpec("image", "Image (2D sampling)",
+                   lazy("methods.sampling.live_source", "DemoImageSource"), order=20,
                    help="a photo or texture resampled at any zoom: nearest, bilinear, Gaussian-prefiltered"),
     ),
     order=20,
