@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 __all__ = ["LearningRates", "DensifyConfig", "DENSIFY_PRESETS", "MethodSpec", "METHODS", "INITS", "TrainConfig",
-           "TRAIN_PRESETS"]
+           "TRAIN_PRESETS", "FINETUNE_PRESETS"]
 
 
 # ----- learning rates ---------------------------------------------------------------------------------------------
@@ -51,6 +51,7 @@ class DensifyConfig:
     interval: int = 100
     opacity_reset_interval: int = 3000
     screen_size_prune: bool = False     # see the module docstring
+    reset_at_start: bool = True         # the reference also resets opacities once at from_iter on white backgrounds
 
     @classmethod
     def paper(cls) -> "DensifyConfig":
@@ -84,7 +85,8 @@ class DensifyConfig:
         """Every opacity_reset_interval while densifying, plus once at from_iter on white backgrounds."""
         if not 0 < it < self.until_iter:
             return False
-        return it % self.opacity_reset_interval == 0 or (white_background and it == self.from_iter)
+        return it % self.opacity_reset_interval == 0 or (self.reset_at_start and white_background
+                                                          and it == self.from_iter)
 
     def prunes_big(self, it: int) -> bool:
         """Oversized Gaussians are pruned only after the first opacity reset (reference: it > reset interval)."""
@@ -112,6 +114,7 @@ METHODS: dict[str, MethodSpec] = {
     "mip": MethodSpec(filter="mip", use_3d_filter=True, label="Mip-Splatting"),
 }
 INITS = ("random", "points")
+LOSSES = ("l1_dssim", "l2")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class TrainConfig:
     sh_degree: int = 3
     sh_interval: int = 1000                 # one more SH band every this many iterations
     lambda_dssim: float = 0.2               # loss = (1-λ)·L1 + λ·(1-SSIM)
+    loss: str = "l1_dssim"                  # or "l2": plain MSE (Mipmap-GS finetuning)
     lr: LearningRates = field(default_factory=LearningRates)
     densify: DensifyConfig = field(default_factory=DensifyConfig)
     filter3d_interval: int = 100            # mip: refresh the 3D filter this often once densification has ended
@@ -156,6 +160,8 @@ class TrainConfig:
             raise ValueError(f"n_init_points must be >= 1, got {self.n_init_points}")
         if not 0 <= self.sh_degree <= 3:
             raise ValueError(f"sh_degree must be 0..3, got {self.sh_degree}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSSES)}")
         if not 0.0 <= self.lambda_dssim <= 1.0:
             raise ValueError(f"lambda_dssim must be in [0, 1], got {self.lambda_dssim}")
         if not (math.isfinite(self.train_scale) and self.train_scale > 0):
@@ -225,4 +231,18 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         lr=LearningRates(position_max_steps=600),
         densify=DensifyConfig(from_iter=100, until_iter=500, interval=100, opacity_reset_interval=2000),
         preview_interval_s=0.5),
+}
+
+# Finetuning presets (not offered for training from scratch).
+FINETUNE_PRESETS: dict[str, TrainConfig] = {
+    # Mipmap-GS finetuning of a trained model at one target scale (research §3.4): 1000 steps of plain L2,
+    # densification from step 2 to 1000 every 100, no opacity reset (the released white-background reset at step 2
+    # is the `reset_at_start` switch), position learning rate 0 as released (finetune_level(position_lr="schedule")
+    # is the alternative)
+    "mipmap": TrainConfig(
+        name="mipmap", iterations=1000, loss="l2", lambda_dssim=0.0, sh_interval=0, filter3d_interval=100,
+        lr=LearningRates(position_init=0.0, position_final=0.0, position_max_steps=1000),
+        densify=DensifyConfig(from_iter=2, until_iter=1000, interval=100, opacity_reset_interval=1_000_000,
+                              reset_at_start=False),
+        max_eval_views=0, preview_interval_s=2.0),
 }

@@ -90,8 +90,10 @@ def _to_tensor_images(ds: Dataset) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(ds.images, dtype=np.float32))
 
 
-def _image_loss(pred: torch.Tensor, gt: torch.Tensor, lambda_dssim: float) -> torch.Tensor:
-    """(1-λ)·L1 + λ·(1-SSIM) on HxWx3 tensors (the 3DGS photometric loss)."""
+def _image_loss(pred: torch.Tensor, gt: torch.Tensor, lambda_dssim: float, kind: str = "l1_dssim") -> torch.Tensor:
+    """(1-λ)·L1 + λ·(1-SSIM) on HxWx3 tensors (the 3DGS photometric loss), or plain MSE (``kind="l2"``)."""
+    if kind == "l2":
+        return ((pred - gt) ** 2).mean()
     l1 = torch.abs(pred - gt).mean()
     if lambda_dssim == 0.0:
         return l1
@@ -139,7 +141,8 @@ class GaussianTrainer:
     """
 
     def __init__(self, config: TrainConfig, train: Dataset, held_out: Dataset | None = None, *,
-                 name: str = "", resume: str | os.PathLike | None = None) -> None:
+                 name: str = "", resume: str | os.PathLike | None = None, init_model: GaussianModel | None = None
+                 ) -> None:
         if len(train) == 0:
             raise ValueError("training set is empty")
         self.config = config
@@ -158,7 +161,12 @@ class GaussianTrainer:
         self._stack: list[int] = []
         self.last_densify: dict[str, int] = {}
         self.history: dict[str, list[float]] = {"n_gaussians": []}
-        if resume is not None:
+        if init_model is not None and resume is None:  # finetuning: a copy of a trained model, fresh optimiser
+            self.model = init_model.clone()
+            if self.spec.use_3d_filter:
+                self._refresh_3d_filter()  # bounded by *these* cameras' sampling rate
+            self.optimizer = make_optimizer(self.model, self.extent, config.lr)
+        elif resume is not None:
             self.model, self.optimizer = self._resume(resume)
         else:
             self.model = self._init_model()
@@ -235,7 +243,7 @@ class GaussianTrainer:
             idx = self._next_view()
             cam, gt = self.train_set.cameras[idx], self._images[idx]
             out = self.model.render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter, background=self._bg)
-            loss = _image_loss(out.color, gt, cfg.lambda_dssim)
+            loss = _image_loss(out.color, gt, cfg.lambda_dssim, cfg.loss)
             loss.backward()
             with torch.no_grad():
                 if it < dcfg.until_iter:

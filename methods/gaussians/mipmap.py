@@ -1,0 +1,231 @@
+"""Mipmap-GS (research/gaussians.md §3): per-scale finetuning of a trained Gaussian model on pseudo ground truth the
+model itself provides, and the *mip stack* those levels form.
+
+* Pseudo-GT providers (:data:`PSEUDO_GT`, a registry): zoom-out targets are full-resolution renders downsampled
+  to the target size — ``bilinear`` as released (no prefilter, cv2 INTER_LINEAR) or ``area`` (box filter) — and
+  zoom-in targets are base renders super-resolved — ``bicubic`` for now; ``oracle`` hands back the true images and
+  bounds what better super-resolution could give. GaussianSR registers itself here when it lands.
+* :func:`finetune_level` finetunes a copy of the base model for one scale with the ``mipmap`` training preset
+  (plain L2, densification every 100 steps, position LR 0 as released).
+* :class:`MipStack` is the ``mipmap.json`` of a finished stack; :func:`level_weights` picks and blends levels for
+  a sampling rate (the Splat view's "trilinear" mode).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+SCALES = (1 / 8, 1 / 4, 1 / 2, 2.0, 4.0, 8.0)
+MIN_SCALE, MAX_SCALE = 1 / 8, 8.0
+STACK_VERSION = 1
+
+
+def scale_label(s: float) -> str:
+    """1/8, 1/4, 1/2, 1, 2, 4, 8 — the names the benchmark JSON uses."""
+    return f"1/{round(1 / s):d}" if s < 1 else f"{s:g}"
+
+
+# ----- pseudo ground truth ---------------------------------------------------------------------------------------
+def _resize(images: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    w, h = size
+    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    kw = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
+    out = F.interpolate(t, size=(h, w), mode=mode, **kw)
+    return np.ascontiguousarray(out.permute(0, 2, 3, 1).clamp(0, 1).numpy())
+
+
+def bilinear_downsample(images: np.ndarray, size: tuple[int, int], gt: np.ndarray | None = None) -> np.ndarray:
+    """As released: plain bilinear interpolation to the target size (pixel-centre aligned, no prefilter), so a
+    ½ downsample averages 2×2 blocks but ¼ and ⅛ sample only 2×2 of each 4×4 / 8×8 block (aliasing kept)."""
+    return _resize(images, size, "bilinear")
+
+
+def area_downsample(images: np.ndarray, size: tuple[int, int], gt: np.ndarray | None = None) -> np.ndarray:
+    """Box filter: every output pixel is the mean of the input pixels it covers (exact for integer factors)."""
+    return _resize(images, size, "area")
+
+
+def bicubic_upsample(images: np.ndarray, size: tuple[int, int], gt: np.ndarray | None = None) -> np.ndarray:
+    """Bicubic super-resolution (the baseline SR until the project's GaussianSR provides better)."""
+    return _resize(images, size, "bicubic")
+
+
+def oracle(images: np.ndarray, size: tuple[int, int], gt: np.ndarray | None = None) -> np.ndarray:
+    """The true images at the target scale: an upper bound for any pseudo-GT."""
+    if gt is None:
+        raise ValueError("the oracle pseudo-GT needs the true images at the target scale (a multi-scale dataset)")
+    if gt.shape[1:3] != (size[1], size[0]):
+        raise ValueError(f"oracle images are {gt.shape[2]}x{gt.shape[1]}, the target is {size[0]}x{size[1]}")
+    return np.asarray(gt, np.float32)
+
+
+@dataclass(frozen=True)
+class PseudoGT:
+    name: str
+    fn: Callable[..., np.ndarray]
+    zoom_out: bool  # usable for targets below the base scale
+    zoom_in: bool   # usable for targets above it
+
+
+PSEUDO_GT: dict[str, PseudoGT] = {p.name: p for p in (
+    PseudoGT("bilinear", bilinear_downsample, True, False),
+    PseudoGT("area", area_downsample, True, False),
+    PseudoGT("bicubic", bicubic_upsample, False, True),
+    PseudoGT("oracle", oracle, True, True),
+)}
+
+
+def register_pseudo_gt(provider: PseudoGT) -> None:
+    """Add a provider (e.g. an SR model) by name; the finetune job and the CLI list what is registered."""
+    PSEUDO_GT[provider.name] = provider
+
+
+def make_pseudo_gt(kind: str, renders: np.ndarray, size: tuple[int, int], *, zoom_in: bool,
+                   gt: np.ndarray | None = None) -> np.ndarray:
+    """(N, h, w, 3) targets for one level from (N, H, W, 3) base renders."""
+    p = PSEUDO_GT.get(kind)
+    if p is None:
+        raise ValueError(f"unknown pseudo-GT {kind!r}; registered: {', '.join(PSEUDO_GT)}")
+    if zoom_in and not p.zoom_in or not zoom_in and not p.zoom_out:
+        raise ValueError(f"pseudo-GT {kind!r} is for zoom-{'out' if zoom_in else 'in'} levels, not "
+                         f"zoom-{'in' if zoom_in else 'out'}")
+    out = p.fn(renders, size, gt)
+    if out.shape[1:3] != (size[1], size[0]):
+        raise ValueError(f"pseudo-GT {kind!r} returned {out.shape[2]}x{out.shape[1]}, expected {size[0]}x{size[1]}")
+    return out
+
+
+# ----- the mip stack -----------------------------------------------------------------------------------------------
+def level_weights(scales: Sequence[float], s: float) -> list[tuple[int, float]]:
+    """Blend weights for sampling rate ``s`` over levels at sorted ``scales`` (the base included, at its scale):
+    linear in log2(scale) between the two levels around ``s`` ("trilinear" across the stack), the end level alone
+    beyond either end. Returns (level index, weight) pairs with weights summing to 1."""
+    if not scales:
+        raise ValueError("an empty stack has no levels")
+    ls = [math.log2(x) for x in scales]
+    x = math.log2(s)
+    if x <= ls[0]:
+        return [(0, 1.0)]
+    if x >= ls[-1]:
+        return [(len(ls) - 1, 1.0)]
+    hi = next(i for i, v in enumerate(ls) if v >= x)
+    lo = hi - 1
+    t = (x - ls[lo]) / (ls[hi] - ls[lo])
+    return [(lo, 1.0 - t), (hi, t)] if 0.0 < t < 1.0 else [(hi if t >= 1.0 else lo, 1.0)]
+
+
+def nearest_level(scales: Sequence[float], s: float) -> int:
+    """The level whose scale is closest to ``s`` in log2 (ties go to the finer, larger scale)."""
+    x = math.log2(s)
+    return min(range(len(scales)), key=lambda i: (abs(math.log2(scales[i]) - x), -scales[i]))
+
+
+@dataclass(frozen=True)
+class MipLevel:
+    scale: float
+    ply: str  # relative to the mipmap.json's folder
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MipStack:
+    """``mipmap.json``: the base model (its scale = the training sampling rate) and one finetuned PLY per level."""
+
+    base: str
+    levels: tuple[MipLevel, ...]
+    base_scale: float = 1.0
+    pseudo_gt: str = ""
+    poses: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def scales(self) -> list[float]:
+        """Every level's scale relative to the base's training rate, the base (1) included, sorted."""
+        return sorted([1.0] + [lv.scale for lv in self.levels])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": STACK_VERSION, "base": self.base, "base_scale": self.base_scale,
+                "pseudo_gt": self.pseudo_gt, "poses": self.poses, "meta": self.meta,
+                "levels": [{"scale": lv.scale, "ply": lv.ply, "metrics": lv.metrics} for lv in self.levels]}
+
+    def write(self, path: str | Path) -> Path:
+        from assets.cache import atomic_write_text
+
+        return atomic_write_text(path, json.dumps(self.to_json(), indent=1), parents=True)
+
+    @staticmethod
+    def read(path: str | Path, check_files: bool = True) -> "MipStack":
+        """Load and validate; every problem is one line naming the file and what to do."""
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such mip stack (a mipmap.json written by `finetune gaussians`)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not a readable mipmap.json ({type(e).__name__}: {e})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("levels"), list) or "base" not in doc:
+            raise ValueError(f"{path}: needs 'base' (a PLY) and a 'levels' list")
+        levels = []
+        for i, lv in enumerate(doc["levels"]):
+            if not isinstance(lv, dict) or "scale" not in lv or "ply" not in lv:
+                raise ValueError(f"{path}: level {i} needs 'scale' and 'ply'")
+            s = lv["scale"]
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
+                raise ValueError(f"{path}: level {i} scale must be a number, got {s!r}")
+            if not MIN_SCALE - 1e-9 <= s <= MAX_SCALE + 1e-9 or abs(s - 1.0) < 1e-9:
+                raise ValueError(f"{path}: level {i} scale {s:g} is outside 1/8..8 or equals the base's 1")
+            levels.append(MipLevel(float(s), str(lv["ply"]), dict(lv.get("metrics") or {})))
+        scales = [lv.scale for lv in levels]
+        if len(set(scales)) != len(scales):
+            raise ValueError(f"{path}: duplicate level scales {sorted(scales)}")
+        if scales != sorted(scales):
+            raise ValueError(f"{path}: levels must be sorted by scale, got {scales}")
+        stack = MipStack(str(doc["base"]), tuple(levels), float(doc.get("base_scale", 1.0)),
+                         str(doc.get("pseudo_gt", "")), str(doc.get("poses", "")), dict(doc.get("meta") or {}))
+        if check_files:
+            for name in [stack.base] + [lv.ply for lv in levels]:
+                if not (path.parent / name).is_file():
+                    raise ValueError(f"{path}: names {name}, which is missing next to it")
+        return stack
+
+
+# ----- finetuning one level ----------------------------------------------------------------------------------------
+def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method: str = "3dgs",
+                   white_background: bool = True, iterations: int = 1000, position_lr: str = "released",
+                   reset_at_start: bool = False, out_dir: str = "", progress=None, should_stop=None,
+                   seed: int = 0) -> tuple[Any, dict]:
+    """Finetune a copy of ``base_model`` so that, seen by ``cameras`` (at the target scale), it renders
+    ``targets`` (N, h, w, 3); returns (model, the trainer's summary). ``position_lr``: "released" (0: positions
+    move only by densification) or "schedule" (the 3DGS log-linear schedule over the run)."""
+    from dataclasses import replace
+
+    from methods.datasets.nerf_synthetic import Dataset
+    from methods.gaussians.config import FINETUNE_PRESETS, LearningRates
+    from methods.gaussians.train import GaussianTrainer
+
+    if len(cameras) != len(targets) or not len(cameras):
+        raise ValueError(f"finetuning needs one target per camera, got {len(cameras)} cameras, {len(targets)} targets")
+    cfg = FINETUNE_PRESETS["mipmap"].with_(method=method, white_background=white_background, seed=seed,
+                                           out_dir=out_dir, preview_interval_s=float("inf"))
+    if iterations != cfg.iterations:
+        cfg = cfg.scaled_to(iterations)
+    if position_lr == "schedule":
+        cfg = replace(cfg, lr=replace(LearningRates(), position_max_steps=cfg.iterations))
+    elif position_lr != "released":
+        raise ValueError(f"position_lr must be 'released' or 'schedule', got {position_lr!r}")
+    cfg = replace(cfg, densify=replace(cfg.densify, reset_at_start=bool(reset_at_start)))
+    bg = (1.0, 1.0, 1.0) if white_background else (0.0, 0.0, 0.0)
+    t = np.asarray(targets, np.float32)
+    ds = Dataset(images=t, alphas=np.ones(t.shape[:3], np.float32), cameras=list(cameras), paths=[], split="pseudo",
+                 scale=1.0, background=bg, root=Path(out_dir or "."))
+    trainer = GaussianTrainer(cfg, ds, None, init_model=base_model, name=f"Mipmap-GS level ({len(ds)} views)")
+    summary = trainer.run(progress or (lambda p: None), should_stop or (lambda: False))
+    return trainer.model, summary
