@@ -21,7 +21,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 GROUPS = {"train": "run a training job with a progress bar", "render": "render to image or mesh files",
-          "eval": "benchmarks that print tables (and write --json)"}
+          "eval": "benchmarks that print tables (and write --json)",
+          "finetune": "finetune trained models with a progress bar (Mipmap-GS levels)"}
 
 
 def _fail(message: str, code: int = 1) -> int:

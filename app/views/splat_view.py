@@ -31,6 +31,7 @@ class SplatView(View):
         from methods.gaussians.live_source import SplatSource
 
         self.model_label = "no model"
+        self._stacks_seen: set[int] = set()
         self.train_form: OptionsForm | None = None
         source = SplatSource()
         self.source = source
@@ -75,10 +76,12 @@ class SplatView(View):
     def build_extra(self, parent: int | str) -> None:
         t = self.tags
         dpg.add_separator(parent=parent)
-        dpg.add_button(label="Open .ply ...", parent=parent, width=-1, callback=lambda: dpg.show_item(t["dialog"]))
+        dpg.add_button(label="Open .ply / mipmap.json ...", parent=parent, width=-1,
+                       callback=lambda: dpg.show_item(t["dialog"]))
         with dpg.file_dialog(show=False, width=560, height=380, callback=self._on_dialog,
                              default_path=os.getcwd()) as dialog:
             dpg.add_file_extension(".ply")
+            dpg.add_file_extension(".json")
         t["dialog"] = dialog
         dpg.add_separator(parent=parent)
         dpg.add_text("Ground truth", parent=parent)
@@ -97,7 +100,40 @@ class SplatView(View):
     def _on_dialog(self, sender, app_data) -> None:
         path = (app_data or {}).get("file_path_name")
         if path:
-            self.open_ply(path)
+            self.open_stack(path) if path.endswith(".json") else self.open_ply(path)
+
+    def open_stack(self, path: str) -> bool:
+        """Show a Mipmap-GS stack: the level(s) matching the zoom are drawn (the 'mip stack' option)."""
+        try:
+            stack = self.source.set_stack(path)
+        except Exception as e:  # noqa: BLE001 - one line in the view; it keeps what it showed
+            self.show_error(f"cannot open {path}: {one_line(e)}")
+            return False
+        self.stop_following()
+        self.model_label = f"{Path(path).parent.name}/mipmap.json: base + {len(stack.levels)} levels"
+        self.clear_error()
+        views = self.source.test_views
+        items = [FREE] + ([f"test view {i}" for i in range(len(views))] if views is not None else [])
+        dpg.configure_item(self.tags["gt_view"], items=items)
+        dpg.set_value(self.tags["gt_view"], FREE)
+        if views is not None:
+            self.form.set("white_background", True)
+            self.form.set("filter", stack.meta.get("method", "3dgs") if stack.meta.get("method") in ("3dgs", "mip")
+                          else "3dgs")
+            self.form.set("use_3d_filter", stack.meta.get("method") == "mip")
+        self.last_request = None
+        self.reset_camera()
+        return True
+
+    def _open_finished_stacks(self) -> None:
+        """A Mipmap-GS job that finished since the last frame opens its stack here."""
+        for h in self.studio.jobs.jobs:
+            if h.id in self._stacks_seen or not h.finished:
+                continue
+            self._stacks_seen.add(h.id)
+            result = h.result if isinstance(h.result, dict) else {}
+            if "stack" in result and h.snapshot().status.name == "DONE":
+                self.open_stack(result["stack"])
 
     # ----- ground truth -----------------------------------------------------------------------------------------
     def _gt_index(self) -> int | None:
@@ -148,6 +184,10 @@ class SplatView(View):
         dpg.configure_item(self.tags["gt_view"], items=items)
         self.reset_camera()
 
+    def update(self, inp, has_focus: bool) -> None:
+        self._open_finished_stacks()
+        super().update(inp, has_focus)
+
     # ----- info ---------------------------------------------------------------------------------------------
     def info(self) -> str:
         fin = self.worker.latest()
@@ -155,4 +195,5 @@ class SplatView(View):
         psnr = aux.get("psnr")
         dpg.set_value(self.tags["psnr"], f"PSNR {psnr:.2f} dB vs GT x{aux['gt_scale']:g}" if psnr is not None else "")
         n = aux.get("n_gaussians")
-        return f"{self.model_label}" + (f" · {n:,} Gaussians" if n is not None else "")
+        levels = f" · levels {aux['levels']}" if aux.get("levels") else ""
+        return f"{self.model_label}" + (f" · {n:,} Gaussians" if n is not None else "") + levels

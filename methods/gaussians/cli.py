@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from assets.synthetic_scene import PRESETS as SCENE_PRESETS
-from methods.cli import comma_list, non_negative_int, optional_size_arg, positive_float
+from methods.cli import comma_list, non_negative_int, optional_size_arg, positive_float, positive_int
 from methods.gaussians.config import METHODS, TRAIN_PRESETS
 from methods.gaussians.render_cli import BACKGROUNDS, FILTERS
 
@@ -18,14 +18,15 @@ _METHOD_NAMES = ", ".join(f"{k} ({m.label})" for k, m in METHODS.items())
 
 
 # ----- shared by train and eval ---------------------------------------------------------------------------------
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
+def add_data_arguments(p: argparse.ArgumentParser, with_config: bool = True) -> None:
     p.add_argument("--dataset", default="", metavar="FOLDER",
                    help="a nerf_synthetic-format dataset folder (default: the generated --preset scene)")
     p.add_argument("--preset", default="default", choices=tuple(SCENE_PRESETS),
                    help="generated synthetic scene used when --dataset is not given (made on first use)")
-    p.add_argument("--config", default=DEFAULT_CONFIG, choices=tuple(TRAIN_PRESETS), help="training preset")
-    p.add_argument("--iterations", type=non_negative_int, default=0,
-                   help="train this many iterations, scaling the preset's schedule to match (0 = the preset's)")
+    if with_config:
+        p.add_argument("--config", default=DEFAULT_CONFIG, choices=tuple(TRAIN_PRESETS), help="training preset")
+        p.add_argument("--iterations", type=non_negative_int, default=0,
+                       help="train this many iterations, scaling the preset's schedule to match (0 = the preset's)")
     p.add_argument("--black-background", action="store_true",
                    help="composite on black instead of white (must match how the dataset was made)")
 
@@ -177,4 +178,55 @@ def run_export(args: argparse.Namespace) -> int:
                           for i, cam in enumerate(cams)]}
         atomic_write_text(args.cameras, json.dumps(doc, indent=1), parents=True)
         print(f"wrote {args.cameras} ({len(cams)} cameras, {cams[0].width}x{cams[0].height})")
+    return 0
+
+
+# ----- finetune gaussians (Mipmap-GS) -------------------------------------------------------------------------------
+def parse_scales(text: str) -> tuple[float, ...]:
+    """argparse ``type=`` for "1/8,1/4,1/2" or "2,4,8": target scales in 1/8..8 (not 1)."""
+    from fractions import Fraction
+
+    try:
+        vals = tuple(float(Fraction(v.strip())) for v in text.split(",") if v.strip())
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected scales such as 1/8,1/4,1/2 or 2,4,8; got {text!r}") from None
+    if not vals or any(not 1 / 8 - 1e-9 <= v <= 8 + 1e-9 or v == 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"scales must lie in 1/8..8 and not be 1; got {text!r}")
+    return vals
+
+
+def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
+    from methods.gaussians.mipmap import POSE_SETS, PSEUDO_GT
+
+    p.add_argument("--ply", required=True, help="the trained base model (3DGS or Mip-Splatting PLY)")
+    add_data_arguments(p, with_config=False)
+    p.add_argument("--base-scale", type=positive_float, default=1.0,
+                   help="dataset scale the base was trained at (1 for zoom-out stacks, 0.125 for zoom-in)")
+    p.add_argument("--scales", type=parse_scales, default="1/8,1/4,1/2",
+                   help="target scales relative to the base's training rate, 1/8..8")
+    p.add_argument("--method", default="3dgs", choices=tuple(METHODS), help="how the levels render and train")
+    p.add_argument("--pseudo-gt-out", default="bilinear", choices=tuple(PSEUDO_GT),
+                   help="zoom-out targets: bilinear (as released), area (box filter), oracle (true images)")
+    p.add_argument("--pseudo-gt-in", default="bicubic", choices=tuple(PSEUDO_GT),
+                   help="zoom-in targets: bicubic super-resolution, oracle (true images)")
+    p.add_argument("--poses", default="test", choices=POSE_SETS,
+                   help="test (the paper's test-time adaptation), train, free (train + new poses around)")
+    p.add_argument("--iterations", type=positive_int, default=1000, help="finetuning steps per level")
+    p.add_argument("--out", required=True, metavar="DIR", help="stack folder: levels/*.ply + mipmap.json")
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from methods.gaussians.mipmap import FinetuneStackJob
+    from methods.jobs import run_headless
+
+    if not Path(args.ply).is_file():
+        raise ValueError(f"--ply {args.ply}: no such file (a trained 3DGS / Mip-Splatting PLY)")
+    job = FinetuneStackJob(args.ply, str(_dataset_root(args)), args.out, scales=args.scales, method=args.method,
+                           pseudo_gt_out=args.pseudo_gt_out, pseudo_gt_in=args.pseudo_gt_in, poses=args.poses,
+                           iterations=args.iterations, base_scale=args.base_scale,
+                           white_background=not args.black_background)
+    result = run_headless(job)
+    print(f"wrote {result['stack']} (levels {', '.join(f'{s:g}' for s in result['levels'])})")
+    for lv in job.stack.levels if job.stack else ():
+        print(f"  x{lv.scale:g}: {lv.ply}, {lv.metrics['n_gaussians']} Gaussians, {lv.metrics['seconds']:.0f} s")
     return 0

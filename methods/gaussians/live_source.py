@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from methods.datasets.test_views import MultiscaleTestViews
+from methods.gaussians.mipmap import MipStack
 from methods.live_training import LiveTraining, ModelSlot
 from methods.metrics import psnr
 from render.colormap import colormap
@@ -53,6 +55,7 @@ RENDER_MODES: dict[str, Callable] = {"rgb": _rgb, "depth": _depth, "alpha": _alp
 
 
 FILTERS = ("mip", "3dgs", "none")
+STACK_MODES = ("blended", "nearest", "base")
 DEFAULT_FOCAL = 256 / math.tan(math.radians(25))  # a .ply without its dataset: 50° over 512 px
 
 
@@ -66,6 +69,9 @@ class SplatOptions:
     sh_degree: int = option(3, min=0, max=3, widget="slider", label="SH degree",
                             help="highest spherical-harmonics band used (never above the model's)")
     white_background: bool = option(False, label="white background")
+    stack: str = option("blended", choices=STACK_MODES, label="mip stack",
+                        help="with a Mipmap-GS stack open: the base only, the level nearest to the sampling rate, "
+                             "or the two nearest blended by log-scale distance")
     gt_view: int = -1  # a dataset test view (-1: free camera); the request's camera is that view's
     gt_scale: float = 0.0  # the dataset scale of gt_view's camera
 
@@ -96,20 +102,42 @@ class SplatSource:
         self.slot = ModelSlot(model)
         self.test_views: MultiscaleTestViews | None = None
         self.train_scale = 1.0
+        self.stack: list[tuple[float, object]] = []  # (scale, model) sorted, the base at 1 included
         self._focal, self._min_distance = DEFAULT_FOCAL, 0.0
         self._framing = gaussian_framing(model) if model is not None else Framing(radius=1.0, focal=DEFAULT_FOCAL)
 
     # ----- what is shown --------------------------------------------------------------------------------------
     def set_model(self, model) -> None:
-        """Show a static model (e.g. a loaded .ply); forgets any dataset."""
+        """Show a static model (e.g. a loaded .ply); forgets any dataset and stack."""
+        self.stack = []
         self.slot.show(model)
         self.test_views, self.train_scale = None, 1.0
         self._focal, self._min_distance = DEFAULT_FOCAL, 0.0
         self._framing = gaussian_framing(model)
 
+    def set_stack(self, path: str) -> "MipStack":
+        """Show a Mipmap-GS stack (mipmap.json): its base, and the levels chosen per request by ``options.stack``.
+        Its dataset (named in the stack) becomes the ground truth when it exists."""
+        from methods.gaussians.mipmap import MipStack
+        from methods.gaussians.ply import load_ply
+
+        stack = MipStack.read(path)
+        folder = Path(path).parent
+        base = load_ply(folder / stack.base)
+        levels = sorted([(1.0, base)] + [(lv.scale, load_ply(folder / lv.ply)) for lv in stack.levels],
+                        key=lambda t: t[0])
+        self.set_model(base)
+        self.stack = levels
+        root = stack.meta.get("dataset")
+        if root and Path(root).is_dir():
+            self.train_scale = stack.base_scale
+            self.set_dataset(root, True)
+        return stack
+
     def follow(self, live: LiveTraining, dataset_root: str | None = None) -> dict:
         """Show a running training job's model; its dataset's focal becomes zoom 1 and its test views ground truth.
         Returns the snapshot's info (method, filters, …) for the view's widgets."""
+        self.stack = []
         snap = self.slot.follow(live)
         info = dict(snap.info)
         self.train_scale = float(info.get("train_scale", 1.0))
@@ -147,19 +175,38 @@ class SplatSource:
         if model is None:
             return Frame(np.full((request.height, request.width, 3), 0.1, np.float32), aux={"empty": True})
         t0 = time.perf_counter()
-        with torch.no_grad():
-            sh = min(int(o.sh_degree), model.active_sh_degree)  # a limit: never above what the model has (yet)
-            out = model.render(request.camera, filter=o.filter, use_3d_filter=o.use_3d_filter,
-                               background=o.background, sh_degree=sh)
-            n = int(model.num_gaussians)
         gt = self._ground_truth(o)
-        color = to_numpy(out.color.clamp(0, 1))
-        image = RENDER_MODES[o.mode](out, gt)
+        image = color = None
+        n, used = 0, []
+        for weight, level_model, scale in self._levels_for(model, o, request.zoom * request.render_scale):
+            with torch.no_grad():
+                sh = min(int(o.sh_degree), level_model.active_sh_degree)  # never above what the model has (yet)
+                out = level_model.render(request.camera, filter=o.filter, use_3d_filter=o.use_3d_filter,
+                                         background=o.background, sh_degree=sh)
+            c, img = to_numpy(out.color.clamp(0, 1)), RENDER_MODES[o.mode](out, gt)
+            color = weight * c if color is None else color + weight * c
+            image = weight * img if image is None else image + weight * img
+            n = max(n, int(level_model.num_gaussians))
+            used.append(f"x{scale:g} {weight:.0%}" if len(self.stack) else "")
         aux = {"n_gaussians": n}
+        if self.stack:
+            aux["levels"] = " + ".join(used)
         if gt is not None:
             aux["psnr"] = float(psnr(color, gt))
             aux["gt_scale"] = o.gt_scale
         return Frame(image, aux=aux, timings={"render": time.perf_counter() - t0})
+
+    def _levels_for(self, model, o: SplatOptions, rate: float) -> list[tuple[float, object, float]]:
+        """(weight, model, scale) to render for sampling rate ``rate`` (zoom × render_scale) under ``o.stack``."""
+        if not self.stack or o.stack == "base":
+            return [(1.0, model, 1.0)]
+        from methods.gaussians.mipmap import level_weights, nearest_level
+
+        scales = [s for s, _ in self.stack]
+        if o.stack == "nearest":
+            i = nearest_level(scales, rate)
+            return [(1.0, self.stack[i][1], scales[i])]
+        return [(w, self.stack[i][1], scales[i]) for i, w in level_weights(scales, rate)]
 
     def _ground_truth(self, o: SplatOptions) -> np.ndarray | None:
         views = self.test_views

@@ -229,3 +229,130 @@ def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method
     trainer = GaussianTrainer(cfg, ds, None, init_model=base_model, name=f"Mipmap-GS level ({len(ds)} views)")
     summary = trainer.run(progress or (lambda p: None), should_stop or (lambda: False))
     return trainer.model, summary
+
+
+# ----- the finetune job: a whole stack -----------------------------------------------------------------------------
+POSE_SETS = ("test", "train", "free")
+
+
+def free_viewing_cameras(cameras: Sequence, n_new: int = 16, seed: int = 0) -> list:
+    """Training poses plus ``n_new`` poses on the sphere they span (random directions, the same distances and
+    intrinsics, looking at the origin), so a stack holds for cameras the user flies to, not only the test poses."""
+    from render.camera import look_at_world_to_cam
+
+    rng = np.random.default_rng(seed)
+    out = list(cameras)
+    radii = [float(np.linalg.norm(c.position)) for c in cameras]
+    for k in range(n_new):
+        d = rng.normal(size=3)
+        d[2] = abs(d[2]) * 0.8 + 0.1  # above the ground plane, like the rig
+        d /= np.linalg.norm(d)
+        ref = cameras[k % len(cameras)]
+        eye = d * radii[k % len(radii)]
+        up = (0.0, 0.0, 1.0)
+        out.append(ref.with_pose(look_at_world_to_cam(eye, np.zeros(3), up)))
+    return out
+
+
+@dataclass
+class FinetuneStackJob:
+    """Finetune a base model at every target scale and write ``<out>/levels/x<s>.ply`` + ``<out>/mipmap.json``.
+
+    ``dataset`` provides the poses (``poses``: its test views as the paper, its training views, or ``free`` =
+    training views + new poses around the scene) at the scale the base was trained at (``base_scale``), and the
+    true images for the ``oracle`` pseudo-GT. Each finished level is written (PLY, then the stack file) before the
+    next starts, so a cancelled job keeps the finished levels."""
+
+    base_ply: str
+    dataset: str
+    out_dir: str
+    scales: tuple[float, ...] = (1 / 8, 1 / 4, 1 / 2)
+    method: str = "3dgs"
+    pseudo_gt_out: str = "bilinear"
+    pseudo_gt_in: str = "bicubic"
+    poses: str = "test"
+    iterations: int = 1000
+    base_scale: float = 1.0
+    white_background: bool = True
+    name: str = "finetune Mipmap-GS stack"
+    stack: MipStack | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.poses not in POSE_SETS:
+            raise ValueError(f"poses must be one of {', '.join(POSE_SETS)}, got {self.poses!r}")
+        bad = [s for s in self.scales if not MIN_SCALE - 1e-9 <= s <= MAX_SCALE + 1e-9 or abs(s - 1) < 1e-9]
+        if bad or not self.scales:
+            raise ValueError(f"scales must be in 1/8..8 and not 1, got {[scale_label(s) for s in self.scales]}")
+        self.scales = tuple(sorted(set(float(s) for s in self.scales)))
+
+    def _cameras(self):
+        from methods.datasets import load_nerf_synthetic
+
+        split = "test" if self.poses == "test" else "train"
+        ds = load_nerf_synthetic(self.dataset, split, scale=self.base_scale, white_background=self.white_background)
+        return free_viewing_cameras(ds.cameras) if self.poses == "free" else list(ds.cameras)
+
+    def _oracle(self, scale: float):
+        from methods.datasets import load_nerf_synthetic
+
+        if self.poses != "test":
+            raise ValueError("the oracle pseudo-GT exists for the test poses only (true images at every scale)")
+        return load_nerf_synthetic(self.dataset, "test", scale=self.base_scale * scale,
+                                   white_background=self.white_background).images
+
+    def run(self, progress, should_stop) -> dict:
+        import shutil
+        import time
+
+        import torch
+
+        from methods.gaussians.ply import load_ply, save_ply
+        from methods.jobs import JobCancelled, Progress
+
+        out = Path(self.out_dir)
+        (out / "levels").mkdir(parents=True, exist_ok=True)
+        base = load_ply(self.base_ply)
+        base_copy = out / "base.ply"
+        if Path(self.base_ply).resolve() != base_copy.resolve():
+            shutil.copyfile(self.base_ply, base_copy)
+        cams = self._cameras()
+        spec_filter = "mip" if self.method == "mip" else "3dgs"
+        bg = (1.0, 1.0, 1.0) if self.white_background else (0.0, 0.0, 0.0)
+        total = len(self.scales) * self.iterations
+        progress(Progress(0, total, message=f"rendering {len(cams)} base views"))
+        with torch.no_grad():
+            renders = np.stack([base.render(c, filter=spec_filter, use_3d_filter=self.method == "mip",
+                                            background=bg).color.clamp(0, 1).numpy() for c in cams])
+        levels: list[MipLevel] = []
+        kinds = {self.pseudo_gt_in if s > 1 else self.pseudo_gt_out for s in self.scales}
+        pseudo = kinds.pop() if len(kinds) == 1 else f"{self.pseudo_gt_out} (out) / {self.pseudo_gt_in} (in)"
+        for k, s in enumerate(self.scales):
+            if should_stop():
+                raise JobCancelled()
+            zoom_in = s > 1
+            kind = self.pseudo_gt_in if zoom_in else self.pseudo_gt_out
+            level_cams = [c.scaled(s) for c in cams]
+            size = (level_cams[0].width, level_cams[0].height)
+            gt = self._oracle(s) if kind == "oracle" else None
+            targets = make_pseudo_gt(kind, renders, size, zoom_in=zoom_in, gt=gt)
+            t0 = time.perf_counter()
+
+            def level_progress(p, k=k, s=s):
+                progress(Progress(k * self.iterations + p.step, total, dict(p.metrics),
+                                  message=f"level x{scale_label(s)}: {p.message or p.step}"))
+
+            model, summary = finetune_level(base, level_cams, targets, method=self.method,
+                                            white_background=self.white_background, iterations=self.iterations,
+                                            out_dir=str(out / "runs" / f"x{scale_label(s).replace('/', '_')}"),
+                                            progress=level_progress, should_stop=should_stop)
+            if summary.get("cancelled"):
+                raise JobCancelled()
+            name = f"levels/x{scale_label(s).replace('/', '_')}.ply"
+            save_ply(model, out / name)
+            levels.append(MipLevel(s, name, {"seconds": time.perf_counter() - t0,
+                                             "n_gaussians": int(model.num_gaussians),
+                                             "train_psnr": float(summary.get("train_psnr", float("nan")))}))
+            self.stack = MipStack("base.ply", tuple(levels), self.base_scale, pseudo, self.poses,
+                                  {"method": self.method, "iterations": self.iterations, "dataset": str(self.dataset)})
+            self.stack.write(out / "mipmap.json")
+        return {"stack": str(out / "mipmap.json"), "levels": [lv.scale for lv in levels]}

@@ -22,6 +22,52 @@ class TrainGaussiansOptions:
     out_dir: str = option("", label="output folder", help="where checkpoints and PLYs go; empty = <cache>/runs/...")
 
 
+@dataclass(frozen=True)
+class FinetuneStackOptions:
+    base_ply: str = option("", label="base model (.ply)", help="a trained 3DGS or Mip-Splatting PLY")
+    dataset: str = option("", label="dataset folder",
+                          help="its nerf_synthetic-format dataset (poses; true images for the oracle); empty = the "
+                               "generated synthetic 'default' scene")
+    scales: str = option("1/8,1/4,1/2", help="target scales relative to the base's training rate, 1/8..8")
+    base_scale: float = option(1.0, min=0.125, max=1.0, label="base trained at scale",
+                               help="dataset scale the base was trained at (1 for zoom-out, 0.125 for zoom-in)")
+    method: str = option("3dgs", choices=tuple(METHODS), help="how the levels render and train")
+    pseudo_gt_out: str = option("bilinear", choices=("bilinear", "area", "oracle"), label="zoom-out pseudo-GT",
+                                help="bilinear as released, area = box filter, oracle = true images")
+    pseudo_gt_in: str = option("bicubic", choices=("bicubic", "oracle"), label="zoom-in pseudo-GT",
+                               help="bicubic super-resolution, oracle = true images")
+    poses: str = option("test", choices=("test", "train", "free"),
+                        help="test views (the paper), training views, or training views + new poses around")
+    iterations: int = option(1000, min=1, max=100_000, help="finetuning steps per level")
+    out_dir: str = option("", label="output folder", help="empty = <cache>/runs/mipmap-<time>")
+
+
+def _finetune_job(o: FinetuneStackOptions):
+    import argparse
+    import os
+    import time
+
+    from methods.gaussians.mipmap import FinetuneStackJob
+
+    if not o.base_ply.strip() or not os.path.isfile(os.path.expanduser(o.base_ply.strip())):
+        raise ValueError(f"base model {o.base_ply!r}: no such .ply file")
+    try:
+        scales = cli.parse_scales(o.scales)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(str(e)) from None
+    from assets.cache import cache_dir
+
+    root = os.path.expanduser(o.dataset.strip()) if o.dataset.strip() else ""
+    if not root:
+        from methods.datasets import ensure_dataset
+
+        root = str(ensure_dataset("default"))
+    out = os.path.expanduser(o.out_dir.strip()) or str(cache_dir() / "runs" / time.strftime("mipmap-%Y%m%d-%H%M%S"))
+    return FinetuneStackJob(os.path.expanduser(o.base_ply.strip()), root, out, scales=scales, method=o.method,
+                            pseudo_gt_out=o.pseudo_gt_out, pseudo_gt_in=o.pseudo_gt_in, poses=o.poses,
+                            iterations=o.iterations, base_scale=o.base_scale)
+
+
 def _train_job(o: TrainGaussiansOptions):
     import os
 
@@ -46,12 +92,16 @@ FAMILY = Family(
                 "Mip-Splatting)", cli.add_eval_arguments, cli.run_eval),
         Command(("render", "gaussians"), "render a 3D Gaussian .ply along the cameras of a transforms file",
                 cli.add_render_arguments, cli.run_render),
+        Command(("finetune", "gaussians"), "Mipmap-GS: finetune a trained model at each target scale into a mip "
+                "stack (levels/*.ply + mipmap.json)", cli.add_finetune_arguments, cli.run_finetune),
         Command(("export-demo-ply",), "write the bundled demo Gaussian scene (the Splat view's) as a PLY file",
                 cli.add_export_arguments, cli.run_export),
     ),
     jobs=(
         JobSpec("Train Gaussian splatting (3DGS / Mip-Splatting)", TrainGaussiansOptions, _train_job,
                 help="the Splat view follows the live model while it trains"),
+        JobSpec("Finetune Mipmap-GS stack", FinetuneStackOptions, _finetune_job,
+                help="one finetuned copy of the base per scale; open the mipmap.json in the Splat view"),
     ),
     sources=(SourceSpec("splat", "Splat (3DGS / Mip-Splatting)",
                         lazy("methods.gaussians.live_source", "demo_source"), is_3d=True, order=5,
