@@ -184,3 +184,23 @@ def test_the_splat_view_picks_and_blends_stack_levels_while_zooming(studio, tiny
     dpg.set_value(view.tags["zoom"], 0.0)
     assert view.open_ply(str(demo_ply_path()))
     settle(studio, view)
+
+
+def test_eval_gaussians_adds_mipmap_rows_in_the_direction_schema(tiny_scene, tmp_path, capsys):
+    import main
+
+    out = tmp_path / "stmt.json"
+    assert main.main(["eval", "gaussians", "--dataset", str(tiny_scene), "--config", "test_tiny", "--methods",
+                      "3dgs,mipmap-3dgs", "--direction", "out", "--pseudo-gt-out", "area",
+                      "--finetune-iterations", "300", "--models", str(tmp_path / "models"), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    rows = res["out"]
+    assert set(rows) == {"3dgs", "mipmap-3dgs"} and "in" not in res
+    assert set(rows["mipmap-3dgs"]["psnr"]) == {"1", "1/2", "1/4", "1/8", "avg"}
+    assert rows["mipmap-3dgs"]["psnr"]["1"] == pytest.approx(rows["3dgs"]["psnr"]["1"])  # the base at its scale
+    assert rows["mipmap-3dgs"]["seconds"] > 0
+    gain = rows["mipmap-3dgs"]["psnr"]["1/2"] - rows["3dgs"]["psnr"]["1/2"]
+    print(f"mipmap-3dgs vs 3dgs at 1/2: +{gain:.2f} dB; avg {rows['3dgs']['psnr']['avg']:.2f} -> "
+          f"{rows['mipmap-3dgs']['psnr']['avg']:.2f}")
+    assert gain > 3.0
+    assert "mipmap-3dgs" in capsys.readouterr().out

@@ -90,8 +90,17 @@ def _settings() -> tuple[str, ...]:
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
-    p.add_argument("--methods", type=comma_list(lambda: METHODS), default=",".join(METHODS),
-                   help=f"comma-separated methods to compare: {_METHOD_NAMES}")
+    p.add_argument("--methods", type=comma_list(lambda: list(METHODS) + [f"mipmap-{m}" for m in METHODS]),
+                   default=",".join(METHODS),
+                   help=f"comma-separated methods to compare: {_METHOD_NAMES}, and mipmap-3dgs / mipmap-mip "
+                        "(Mipmap-GS: the base finetuned per test scale on pseudo-GT)")
+    p.add_argument("--direction", default="", choices=("", "out", "in", "both"),
+                   help="shorthand for --settings: out = zoom_out, in = zoom_in, both")
+    p.add_argument("--pseudo-gt-out", default="bilinear", choices=("bilinear", "area", "oracle"),
+                   help="Mipmap-GS zoom-out pseudo-GT (bilinear as released, area = box filter, oracle = true GT)")
+    p.add_argument("--pseudo-gt-in", default="bicubic", choices=("bicubic", "oracle"),
+                   help="Mipmap-GS zoom-in pseudo-GT (bicubic SR, oracle = true GT)")
+    p.add_argument("--finetune-iterations", type=positive_int, default=1000, help="Mipmap-GS steps per level")
     p.add_argument("--settings", type=comma_list(_settings), default="zoom_out,zoom_in",
                    help="comma-separated stmt settings: zoom_out (train at full resolution, test at 1 ... 1/8), "
                         "zoom_in (train at 1/8, test at 1x ... 8x of it)")
@@ -108,10 +117,14 @@ def run_eval(args: argparse.Namespace) -> int:
     from methods.gaussians.stmt import StmtBenchmark, format_report, write_json
     from methods.jobs import run_headless
 
+    settings = {"out": ("zoom_out",), "in": ("zoom_in",), "both": ("zoom_out", "zoom_in")}.get(args.direction,
+                                                                                              args.settings)
     bench = StmtBenchmark(root=_dataset_root(args), config=_config(args), methods=args.methods,
-                          settings=args.settings, model_dir=Path(args.models) if args.models else None,
+                          settings=settings, model_dir=Path(args.models) if args.models else None,
                           load_dir=Path(args.load) if args.load else None, retrain=args.retrain,
-                          max_eval_views=args.max_views, log=lambda line: print(line, file=sys.stderr))
+                          max_eval_views=args.max_views, log=lambda line: print(line, file=sys.stderr),
+                          pseudo_gt_out=args.pseudo_gt_out, pseudo_gt_in=args.pseudo_gt_in,
+                          finetune_iterations=args.finetune_iterations)
     result = run_headless(bench)
     print(format_report(result))
     if args.json:

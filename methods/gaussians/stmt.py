@@ -122,14 +122,18 @@ class StmtBenchmark:
     max_eval_views: int = 0           # 0 = every test view
     name: str = "stmt benchmark (Gaussians)"
     log: Callable[[str], None] | None = None
+    pseudo_gt_out: str = "bilinear"   # Mipmap-GS rows: zoom-out pseudo-GT (bilinear as released, area, oracle)
+    pseudo_gt_in: str = "bicubic"     # zoom-in pseudo-GT (bicubic, oracle)
+    finetune_iterations: int = 1000
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         if not self.root.is_dir():
             raise ValueError(f"{self.root}: dataset folder not found")
-        bad = [m for m in self.methods if m not in METHODS]
+        bad = [m for m in self.methods if m not in METHODS and mipmap_base(m) not in METHODS]
         if bad or not self.methods:
-            raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; valid: {', '.join(METHODS)}")
+            raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; valid: "
+                             f"{', '.join(list(METHODS) + [f'mipmap-{m}' for m in METHODS])}")
         bad = [s for s in self.settings if s not in SETTINGS]
         if bad or not self.settings:
             raise ValueError(f"unknown setting(s) {', '.join(bad) or '(none)'}; valid: {', '.join(SETTINGS)}")
@@ -227,6 +231,9 @@ class StmtBenchmark:
                                "gt_source": {f"{s:g}": gts[s].source for s in setting.eval_scales},
                                "psnr": {}, "ssim": {}, "psnr_avg": {}, "ssim_avg": {}}
         for method in self.methods:
+            if mipmap_base(method) in METHODS:
+                self._run_mipmap(setting, method, gts, out, progress, should_stop)
+                continue
             model, trained = self._get_model(setting, method, progress, should_stop)
             models[f"{setting.key}/{method}"] = {"checkpoint": str(self._model_path(setting.key, method)),
                                                  "trained_now": trained, "n_gaussians": model.num_gaussians}
@@ -243,7 +250,85 @@ class StmtBenchmark:
         return out
 
 
+def mipmap_base(method: str) -> str:
+    """'mipmap-3dgs' -> '3dgs' (the base a Mipmap-GS row finetunes); '' for other names."""
+    return method[len("mipmap-"):] if method.startswith("mipmap-") else ""
+
+
+def _mipmap_rows(self: "StmtBenchmark", setting: StmtSetting, method: str, gts: dict, out: dict,
+                 progress: ProgressFn, should_stop: StopFn) -> None:
+    """A Mipmap-GS row: the base model at its own scale, and at every other test scale a copy finetuned on
+    pseudo-GT made from the base's renders of the test poses (the paper's test-time adaptation)."""
+    import torch
+
+    from methods.gaussians.mipmap import finetune_level, make_pseudo_gt
+
+    base_method = mipmap_base(method)
+    base, _ = self._get_model(setting, base_method, progress, should_stop)
+    spec = METHODS[base_method]
+    bg = (1.0, 1.0, 1.0) if self.config.white_background else (0.0, 0.0, 0.0)
+    src = gts[setting.train_scale]
+    with torch.no_grad():
+        renders = np.stack([base.render(c, filter=spec.filter, use_3d_filter=spec.use_3d_filter,
+                                        background=bg).color.clamp(0, 1).numpy() for c in src.cameras])
+    ps, ss, secs = [], [], 0.0
+    for k, s in enumerate(setting.eval_scales):
+        if abs(s - setting.train_scale) < 1e-9:
+            model = base
+        else:
+            rel = s / setting.train_scale
+            kind = self.pseudo_gt_in if rel > 1 else self.pseudo_gt_out
+            gt = gts[s]
+            targets = make_pseudo_gt(kind, renders, (gt.width, gt.height), zoom_in=rel > 1, gt=gt.images)
+            t0 = time.perf_counter()
+            tag = f"{setting.key}/{method} x{rel:g}"
+
+            def forward(p: Progress, tag=tag) -> None:
+                progress(Progress(p.step, p.total, p.metrics, None, tag))
+
+            if self.model_dir is None:  # --load: finetune runs go to a scratch folder, never into the cwd
+                import tempfile
+
+                self.model_dir = Path(tempfile.mkdtemp(prefix="mipstudio-mipmap-"))
+            run_dir = Path(self.model_dir) / setting.key / method / f"x{rel:g}"
+            model, summary = finetune_level(base, gt.cameras, targets, method=base_method,
+                                            white_background=self.config.white_background,
+                                            iterations=self.finetune_iterations, progress=forward,
+                                            should_stop=should_stop, out_dir=str(run_dir))
+            secs += time.perf_counter() - t0
+            self._say(f"{tag}: finetuned {self.finetune_iterations} iterations on '{kind}' pseudo-GT in "
+                      f"{time.perf_counter() - t0:.0f} s")
+        progress(Progress(k, len(setting.eval_scales), {}, None, f"evaluating {setting.key}/{method} at {s:g}"))
+        ev = evaluate_model(model, spec, gts[s])
+        ps.append(ev["psnr"])
+        ss.append(ev["ssim"])
+    out["psnr"][method], out["ssim"][method] = ps, ss
+    out["psnr_avg"][method] = float(np.mean(ps))
+    out["ssim_avg"][method] = float(np.mean(ss))
+    out.setdefault("finetune_seconds", {})[method] = secs
+
+
+StmtBenchmark._run_mipmap = _mipmap_rows
+
+
+def by_direction(result: dict[str, Any]) -> dict[str, Any]:
+    """The issue's JSON view: {"out"|"in": {METHOD: {"psnr": {SCALE: dB, "avg": dB}, "ssim": {...},
+    "seconds": s}}} with SCALE relative to the training rate ("1/8" … "8")."""
+    from methods.gaussians.mipmap import scale_label
+
+    view: dict[str, Any] = {}
+    for key, direction in (("zoom_out", "out"), ("zoom_in", "in")):
+        st = result["settings"].get(key)
+        if not st:
+            continue
+        labels = [scale_label(s / st["train_scale"]) for s in st["scales"]]
+        view[direction] = {m: {"psnr": {**dict(zip(labels, st["psnr"][m])), "avg": st["psnr_avg"][m]},
+                               "ssim": {**dict(zip(labels, st["ssim"][m])), "avg": st["ssim_avg"][m]},
+                               "seconds": st.get("finetune_seconds", {}).get(m, 0.0)} for m in st["psnr"]}
+    return view
+
+
 def write_json(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write a stmt result as JSON atomically."""
-    text = json.dumps(result, indent=2, default=str)
+    text = json.dumps({**by_direction(result), **result}, indent=2, default=str)
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
