@@ -139,12 +139,13 @@ def test_finetune_gaussians_writes_a_stack_that_loads(tiny_scene, tiny_base, tmp
     _, ply = tiny_base
     out = tmp_path / "stack"
     assert main.main(["finetune", "gaussians", "--ply", str(ply), "--dataset", str(tiny_scene), "--scales",
-                      "1/4,1/2", "--pseudo-gt-out", "area", "--iterations", "60", "--out", str(out)]) == 0
+                      "1/4,1/2", "--pseudo-gt-out", "area", "--iterations", "60", "--no-densify",
+                      "--out", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
     stack = MipStack.read(out / "mipmap.json")
     assert [lv.scale for lv in stack.levels] == [0.25, 0.5] and stack.pseudo_gt == "area" and stack.poses == "test"
-    for lv in stack.levels:
-        assert load_ply(out / lv.ply).num_gaussians > 0 and lv.metrics["seconds"] > 0
+    for lv in stack.levels:  # without densification every level keeps the base's Gaussians
+        assert load_ply(out / lv.ply).num_gaussians == tiny_base[0].num_gaussians and lv.metrics["seconds"] > 0
     assert main.main(["finetune", "gaussians", "--ply", str(tmp_path / "none.ply"), "--out", str(out)]) == 1
     assert "--ply" in capsys.readouterr().err
     assert main.main(["finetune", "gaussians", "--ply", str(ply), "--scales", "1/16", "--out", str(out)]) == 2
@@ -204,3 +205,20 @@ def test_eval_gaussians_adds_mipmap_rows_in_the_direction_schema(tiny_scene, tmp
           f"{rows['mipmap-3dgs']['psnr']['avg']:.2f}")
     assert gain > 3.0
     assert "mipmap-3dgs" in capsys.readouterr().out
+
+
+def test_finetuning_without_densification_keeps_the_gaussians_and_moves_only_their_attributes(tiny_scene,
+                                                                                                tiny_base, tmp_path):
+    import torch
+
+    from methods.datasets import load_nerf_synthetic
+    from methods.gaussians.mipmap import finetune_level
+
+    base, _ = tiny_base
+    half = load_nerf_synthetic(tiny_scene, "test", scale=0.5)
+    targets = make_pseudo_gt("area", _render_all(base, load_nerf_synthetic(tiny_scene, "test").cameras),
+                             (half.width, half.height), zoom_in=False)
+    tuned, _ = finetune_level(base, half.cameras, targets, iterations=150, densify=False, out_dir=str(tmp_path))
+    assert tuned.num_gaussians == base.num_gaussians
+    assert torch.equal(tuned.means, base.means)  # position LR 0 as released: only densification could move them
+    assert not torch.equal(tuned.sh_dc, base.sh_dc)

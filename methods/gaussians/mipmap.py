@@ -200,8 +200,8 @@ class MipStack:
 # ----- finetuning one level ----------------------------------------------------------------------------------------
 def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method: str = "3dgs",
                    white_background: bool = True, iterations: int = 1000, position_lr: str = "released",
-                   reset_at_start: bool = False, out_dir: str = "", progress=None, should_stop=None,
-                   seed: int = 0) -> tuple[Any, dict]:
+                   reset_at_start: bool = False, densify: bool = True, out_dir: str = "", progress=None,
+                   should_stop=None, seed: int = 0) -> tuple[Any, dict]:
     """Finetune a copy of ``base_model`` so that, seen by ``cameras`` (at the target scale), it renders
     ``targets`` (N, h, w, 3); returns (model, the trainer's summary). ``position_lr``: "released" (0: positions
     move only by densification) or "schedule" (the 3DGS log-linear schedule over the run)."""
@@ -221,7 +221,8 @@ def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method
         cfg = replace(cfg, lr=replace(LearningRates(), position_max_steps=cfg.iterations))
     elif position_lr != "released":
         raise ValueError(f"position_lr must be 'released' or 'schedule', got {position_lr!r}")
-    cfg = replace(cfg, densify=replace(cfg.densify, reset_at_start=bool(reset_at_start)))
+    cfg = replace(cfg, densify=replace(cfg.densify, reset_at_start=bool(reset_at_start),
+                                       **({} if densify else {"until_iter": 0})))
     bg = (1.0, 1.0, 1.0) if white_background else (0.0, 0.0, 0.0)
     t = np.asarray(targets, np.float32)
     ds = Dataset(images=t, alphas=np.ones(t.shape[:3], np.float32), cameras=list(cameras), paths=[], split="pseudo",
@@ -274,6 +275,7 @@ class FinetuneStackJob:
     iterations: int = 1000
     base_scale: float = 1.0
     white_background: bool = True
+    densify: bool = True  # as released; off measured better on small levels (README)
     name: str = "finetune Mipmap-GS stack"
     stack: MipStack | None = field(default=None, init=False)
 
@@ -344,7 +346,8 @@ class FinetuneStackJob:
             model, summary = finetune_level(base, level_cams, targets, method=self.method,
                                             white_background=self.white_background, iterations=self.iterations,
                                             out_dir=str(out / "runs" / f"x{scale_label(s).replace('/', '_')}"),
-                                            progress=level_progress, should_stop=should_stop)
+                                            progress=level_progress, should_stop=should_stop,
+                                            densify=self.densify)
             if summary.get("cancelled"):
                 raise JobCancelled()
             name = f"levels/x{scale_label(s).replace('/', '_')}.ply"

@@ -39,6 +39,8 @@ class FinetuneStackOptions:
     poses: str = option("test", choices=("test", "train", "free"),
                         help="test views (the paper), training views, or training views + new poses around")
     iterations: int = option(1000, min=1, max=100_000, help="finetuning steps per level")
+    densify: bool = option(True, label="densify (as released)",
+                           help="the release densifies every 100 steps; off measured better on small levels")
     out_dir: str = option("", label="output folder", help="empty = <cache>/runs/mipmap-<time>")
 
 
@@ -65,7 +67,7 @@ def _finetune_job(o: FinetuneStackOptions):
     out = os.path.expanduser(o.out_dir.strip()) or str(cache_dir() / "runs" / time.strftime("mipmap-%Y%m%d-%H%M%S"))
     return FinetuneStackJob(os.path.expanduser(o.base_ply.strip()), root, out, scales=scales, method=o.method,
                             pseudo_gt_out=o.pseudo_gt_out, pseudo_gt_in=o.pseudo_gt_in, poses=o.poses,
-                            iterations=o.iterations, base_scale=o.base_scale)
+                            iterations=o.iterations, base_scale=o.base_scale, densify=o.densify)
 
 
 def _train_job(o: TrainGaussiansOptions):

@@ -125,6 +125,7 @@ class StmtBenchmark:
     pseudo_gt_out: str = "bilinear"   # Mipmap-GS rows: zoom-out pseudo-GT (bilinear as released, area, oracle)
     pseudo_gt_in: str = "bicubic"     # zoom-in pseudo-GT (bicubic, oracle)
     finetune_iterations: int = 1000
+    finetune_densify: bool = True     # densification during finetuning (as released); off = only optimise
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -294,7 +295,8 @@ def _mipmap_rows(self: "StmtBenchmark", setting: StmtSetting, method: str, gts: 
             model, summary = finetune_level(base, gt.cameras, targets, method=base_method,
                                             white_background=self.config.white_background,
                                             iterations=self.finetune_iterations, progress=forward,
-                                            should_stop=should_stop, out_dir=str(run_dir))
+                                            should_stop=should_stop, out_dir=str(run_dir),
+                                            densify=self.finetune_densify)
             secs += time.perf_counter() - t0
             self._say(f"{tag}: finetuned {self.finetune_iterations} iterations on '{kind}' pseudo-GT in "
                       f"{time.perf_counter() - t0:.0f} s")
