@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from methods.cli import positive_float, size_arg
@@ -56,14 +55,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
 def _screenshot_and_exit(studio, args: argparse.Namespace) -> int:
     """Run the studio for ``--seconds``, letting renders settle, then save the window and exit (README images)."""
-    deadline = time.monotonic() + args.seconds
-    while time.monotonic() < deadline:
-        studio.frame()
-    for view in studio.views.values():
-        view.worker.wait_idle(30)
-    for _ in range(5):
-        studio.frame()
-    path = studio.save_screenshot(args.screenshot)
+    path = studio.settled_screenshot(args.screenshot, args.seconds, idle_timeout=30)
     studio.close()
     print(f"screenshot: {path}")
     return 0

@@ -325,6 +325,17 @@ class Studio:
         w, h = buf.get_width(), buf.get_height()
         return np.array(buf, dtype=np.float32).reshape(h, w, 4)
 
+    def settled_screenshot(self, path: str, seconds: float, idle_timeout: float = 60.0) -> str:
+        """Run the UI for ``seconds``, let every view finish its render, then save the window (docs, --screenshot)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.frame()
+        for view in self.views.values():
+            view.worker.wait_idle(idle_timeout)
+        for _ in range(5):  # the capture reads the previous frame: draw the finished renders first
+            self.frame()
+        return self.save_screenshot(path)
+
     def save_screenshot(self, path: str) -> str:
         from assets.cache import atomic_save_image
 

@@ -9,7 +9,6 @@ import glob
 import math
 import os
 import sys
-import time
 
 os.environ.setdefault("__GLVND_DISALLOW_PATCHING", "1")
 sys.path.insert(0, os.getcwd())
@@ -37,12 +36,6 @@ studio.setup()
 view = studio.views["splat"]
 assert view.open_stack("/tmp/mipmap_demo/mipmap.json")
 dpg.set_value(view.tags["zoom"], math.log2(0.35))
-end = time.monotonic() + 15
-while time.monotonic() < end:
-    studio.frame()
-view.worker.wait_idle(60)
-for _ in range(5):
-    studio.frame()
-studio.save_screenshot("docs/mipmap_blend.png")
+studio.settled_screenshot("docs/mipmap_blend.png", 15)
 print("wrote docs/mipmap_blend.png:", dpg.get_value(view.tags["info"]))
 studio.close()

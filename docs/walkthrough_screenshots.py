@@ -9,7 +9,6 @@ both halves against the 4x4 supersampled reference. docs/walk_window.png comes f
 import math
 import os
 import sys
-import time
 
 os.environ.setdefault("__GLVND_DISALLOW_PATCHING", "1")
 sys.path.insert(0, os.getcwd())
@@ -23,13 +22,7 @@ view = studio.views["walkthrough"]
 dpg.set_value(view.tags["split"], "GL trilinear mipmaps")
 dpg.set_value(view.tags["compare"], True)
 dpg.set_value(view.tags["zoom"], math.log2(0.5))
-end = time.monotonic() + float(os.environ.get("SHOT_SECONDS", "20"))
-while time.monotonic() < end:
-    studio.frame()
-view.worker.wait_idle(60)
-for _ in range(5):
-    studio.frame()
-studio.save_screenshot("docs/walkthrough_split.png")
+studio.settled_screenshot("docs/walkthrough_split.png", float(os.environ.get("SHOT_SECONDS", "20")))
 print("wrote docs/walkthrough_split.png:", dpg.get_value(view.tags["info"]))
 studio.close()
 
