@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from methods.gaussians.mipmap import (PSEUDO_GT, MipLevel, MipStack, level_weights, make_pseudo_gt,
-                                      nearest_level, scale_label)
+from methods.gaussians.mipmap import (PSEUDO_GT, MipLevel, MipmapVariant, MipStack, blend_levels, level_weights,
+                                      make_pseudo_gt, nearest_level, plan_levels, scale_label)
 
 
 def test_area_and_bilinear_downsampling_match_their_closed_forms():
@@ -49,6 +49,45 @@ def test_level_choice_and_blend_weights_between_and_beyond_the_stack():
     assert level_weights(scales, 1 / 16) == [(0, 1.0)] and level_weights(scales, 8.0) == [(4, 1.0)]
     assert nearest_level(scales, 3 / 8) == 2 and nearest_level(scales, 0.3) == 1 and nearest_level(scales, 5) == 4
     assert [scale_label(s) for s in (1 / 8, 1 / 2, 1, 4)] == ["1/8", "1/2", "1", "4"]
+
+
+def test_blending_mixes_level_renders_by_log_scale_weights_and_is_exact_at_a_level():
+    rng = np.random.default_rng(3)
+    scales = [1 / 4, 1 / 2, 1.0]
+    renders = {s: rng.random((4, 4, 3)) for s in scales}  # a "model" here is its scale; render() looks it up
+    img, used = blend_levels(scales, scales, 3 / 8, renders.__getitem__)
+    t = math.log2(1.5)
+    np.testing.assert_allclose(img, (1 - t) * renders[0.25] + t * renders[0.5], atol=1e-12)
+    assert [s for s, _ in used] == [0.25, 0.5]
+    img, used = blend_levels(scales, scales, 0.5, renders.__getitem__)
+    assert used == [(0.5, 1.0)] and np.array_equal(img, renders[0.5])
+    assert plan_levels(scales, 3 / 8, "nearest") == [(1, 1.0)] and plan_levels(scales, 3 / 8, "base") == [(2, 1.0)]
+    gt = rng.random((4, 4, 3))  # squared error is convex: the blend is never worse than the worse level
+    mse = {s: float(((renders[s] - gt) ** 2).mean()) for s in scales}
+    img, _ = blend_levels(scales, scales, 3 / 8, renders.__getitem__)
+    assert float(((img - gt) ** 2).mean()) <= (1 - t) * mse[0.25] + t * mse[0.5] + 1e-12
+    with pytest.raises(ValueError, match="unknown stack mode 'cubic'"):
+        plan_levels(scales, 1.0, "cubic")
+
+
+def test_row_names_spell_the_variant_and_bad_names_fail_in_one_line(capsys):
+    import main
+
+    v = MipmapVariant.parse("mipmap-mip-area-free-real-schedule-nodensify")
+    assert (v.base, v.pseudo_out, v.pseudo_in, v.poses, v.source, v.position_lr, v.densify) == \
+        ("mip", "area", "bicubic", "free", "real", "schedule", False)
+    v = MipmapVariant.parse("mipmap-3dgs-oracle", pseudo_out="area")  # oracle serves both directions
+    assert (v.pseudo_out, v.pseudo_in, v.poses, v.source) == ("oracle", "oracle", "test", "render")
+    assert MipmapVariant.parse("mipmap-3dgs", pseudo_out="area").pseudo(0.5) == "area"
+    for name, message in (("mipmap-3dgs-lanczos", "unknown option 'lanczos'"),
+                          ("mipmap-3dgs-oracle-free", "oracle pseudo-GT exists only for the test poses"),
+                          ("mipmap-3dgs-real", "'real' uses the training images"),
+                          ("mipmap-nerf", "mipmap-<3dgs|mip>")):
+        with pytest.raises(ValueError, match=message):
+            MipmapVariant.parse(name)
+    assert main.main(["eval", "gaussians", "--methods", "3dgs,mipmap-3dgs-lanczos"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option 'lanczos'" in err and "Traceback" not in err
 
 
 def test_mipmap_json_round_trips_and_rejects_bad_stacks_in_one_line(tmp_path):
@@ -204,7 +243,12 @@ def test_eval_gaussians_adds_mipmap_rows_in_the_direction_schema(tiny_scene, tmp
     print(f"mipmap-3dgs vs 3dgs at 1/2: +{gain:.2f} dB; avg {rows['3dgs']['psnr']['avg']:.2f} -> "
           f"{rows['mipmap-3dgs']['psnr']['avg']:.2f}")
     assert gain > 3.0
-    assert "mipmap-3dgs" in capsys.readouterr().out
+    between = rows["mipmap-3dgs"]["between"]["3/8"]  # half-way between the ¼ and ½ levels, true GT rendered now
+    assert (between["lower_scale"], between["upper_scale"]) == ("1/4", "1/2") and between["gt_source"] == "rendered now"
+    assert sum(between["weights"]) == pytest.approx(1.0, abs=1e-3)
+    assert between["blended"] > min(between["lower"], between["upper"])
+    out_text = capsys.readouterr().out
+    assert "mipmap-3dgs" in out_text and "| mipmap-3dgs | x3/8 | x1/4 + x1/2 |" in out_text
 
 
 def test_finetuning_without_densification_keeps_the_gaussians_and_moves_only_their_attributes(tiny_scene,
@@ -222,3 +266,69 @@ def test_finetuning_without_densification_keeps_the_gaussians_and_moves_only_the
     assert tuned.num_gaussians == base.num_gaussians
     assert torch.equal(tuned.means, base.means)  # position LR 0 as released: only densification could move them
     assert not torch.equal(tuned.sh_dc, base.sh_dc)
+
+
+def test_ground_truth_rendered_at_any_scale_matches_the_stored_views(tiny_scene):
+    from methods.datasets import load_nerf_synthetic
+    from methods.datasets.generate import render_at_scale
+
+    now = render_at_scale(tiny_scene, "test", 0.5)
+    stored = load_nerf_synthetic(tiny_scene, "test", scale=0.5)
+    assert now.images.shape == stored.images.shape and now.source == "rendered now"
+    assert np.abs(now.images - stored.images).max() < 3 / 255  # the stored PNGs are 8-bit
+    between = render_at_scale(tiny_scene, "test", 3 / 8)
+    assert between.images.shape[1:3] == (12, 12) and between.cameras[0].fx == pytest.approx(stored.cameras[0].fx * 0.75)
+
+
+def test_free_poses_and_real_images_feed_the_pseudo_gt(tiny_scene, tiny_base):
+    from methods.datasets import load_nerf_synthetic
+    from methods.gaussians.mipmap import pose_set, source_images
+
+    base, _ = tiny_base
+    train = load_nerf_synthetic(tiny_scene, "train")
+    cams, images = pose_set(tiny_scene, "free", 1.0)
+    n = len(train)
+    assert len(cams) == n + 16 and all(im is None for im in images[n:])
+    assert all(abs(np.linalg.norm(c.position) - np.linalg.norm(cams[0].position)) < 1e-3 for c in cams[n:n + 1])
+    real = source_images(base, cams, images, source="real")
+    rendered = source_images(base, cams, images, source="render")
+    assert np.array_equal(real[:n], train.images)  # training poses: the dataset's own images
+    np.testing.assert_allclose(real[n:], rendered[n:], atol=1e-6)  # new poses: the base's renders
+    assert np.abs(rendered[:n] - train.images).mean() > 1e-3  # (the renders are not the images)
+    with pytest.raises(ValueError, match="'real' needs poses with images"):
+        source_images(base, cams[n:], images[n:], source="real")
+
+
+def test_the_position_schedule_moves_means_where_the_released_setting_freezes_them(tiny_scene, tiny_base, tmp_path):
+    import torch
+
+    from methods.datasets import load_nerf_synthetic
+    from methods.gaussians.mipmap import finetune_level
+
+    base, _ = tiny_base
+    half = load_nerf_synthetic(tiny_scene, "test", scale=0.5)
+    targets = make_pseudo_gt("area", _render_all(base, load_nerf_synthetic(tiny_scene, "test").cameras),
+                             (half.width, half.height), zoom_in=False)
+    moved, _ = finetune_level(base, half.cameras, targets, iterations=40, densify=False, position_lr="schedule",
+                              out_dir=str(tmp_path))
+    assert moved.num_gaussians == base.num_gaussians and not torch.equal(moved.means, base.means)
+    with pytest.raises(ValueError, match="position_lr must be 'released' or 'schedule'"):
+        finetune_level(base, half.cameras, targets, iterations=1, position_lr="fast")
+
+
+def test_the_opacity_reset_quirk_is_off_by_default_and_reproducible_by_a_switch(tiny_scene, tiny_base, tmp_path):
+    """§3.4: the release resets every opacity to ≤ 0.01 at step 2 on white backgrounds (one Adam step follows it
+    here); ours only on request."""
+    from methods.datasets import load_nerf_synthetic
+    from methods.gaussians.mipmap import MipmapVariant, finetune_level
+
+    base, _ = tiny_base
+    half = load_nerf_synthetic(tiny_scene, "test", scale=0.5)
+    targets = make_pseudo_gt("area", _render_all(base, load_nerf_synthetic(tiny_scene, "test").cameras),
+                             (half.width, half.height), zoom_in=False)
+    kept, _ = finetune_level(base, half.cameras, targets, iterations=2, densify=False, out_dir=str(tmp_path / "a"))
+    reset, _ = finetune_level(base, half.cameras, targets, iterations=2, densify=False, reset_at_start=True,
+                              out_dir=str(tmp_path / "b"))
+    assert float(base.opacities.max()) > 0.5 and float(kept.opacities.max()) > 0.5
+    assert float(reset.opacities.max()) < 0.012 and reset.num_gaussians == base.num_gaussians
+    assert MipmapVariant.parse("mipmap-3dgs-reset").opacity_reset and not MipmapVariant.parse("mipmap-3dgs").opacity_reset

@@ -88,12 +88,31 @@ def _settings() -> tuple[str, ...]:
     return tuple(SETTINGS)
 
 
+def method_list(text: str) -> tuple[str, ...]:
+    """argparse ``type=`` for --methods: base methods and Mipmap-GS rows (``mipmap-3dgs-area-free`` …)."""
+    from methods.gaussians.mipmap import MipmapVariant
+
+    items = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected methods such as 3dgs,mip,mipmap-3dgs; got {text!r}")
+    for m in items:
+        if m not in METHODS:
+            try:
+                MipmapVariant.parse(m)
+            except ValueError as e:
+                raise argparse.ArgumentTypeError(f"{e} (base methods: {', '.join(METHODS)})") from None
+    return items
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
-    p.add_argument("--methods", type=comma_list(lambda: list(METHODS) + [f"mipmap-{m}" for m in METHODS]),
-                   default=",".join(METHODS),
-                   help=f"comma-separated methods to compare: {_METHOD_NAMES}, and mipmap-3dgs / mipmap-mip "
-                        "(Mipmap-GS: the base finetuned per test scale on pseudo-GT)")
+    p.add_argument("--methods", type=method_list, default=",".join(METHODS),
+                   help=f"comma-separated methods to compare: {_METHOD_NAMES}, and Mipmap-GS rows "
+                        "mipmap-3dgs / mipmap-mip (the base finetuned per test scale on pseudo-GT) with options "
+                        "appended: a pseudo-GT (area, oracle, ...), poses (test, train, free), source (render, "
+                        "real = the training images), position LR (released, schedule), densify / nodensify, "
+                        "reset (the release's opacity reset at step 2); "
+                        "e.g. mipmap-3dgs-area-free")
     p.add_argument("--direction", default="", choices=("", "out", "in", "both"),
                    help="shorthand for --settings: out = zoom_out, in = zoom_in, both")
     p.add_argument("--pseudo-gt-out", default="bilinear", choices=("bilinear", "area", "oracle"),
@@ -212,7 +231,7 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 
 def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
-    from methods.gaussians.mipmap import POSE_SETS, PSEUDO_GT
+    from methods.gaussians.mipmap import POSE_SETS, POSITION_LR, PSEUDO_GT, SOURCES
 
     p.add_argument("--ply", required=True, help="the trained base model (3DGS or Mip-Splatting PLY)")
     add_data_arguments(p, with_config=False)
@@ -227,10 +246,17 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
                    help="zoom-in targets: bicubic super-resolution, oracle (true images)")
     p.add_argument("--poses", default="test", choices=POSE_SETS,
                    help="test (the paper's test-time adaptation), train, free (train + new poses around)")
+    p.add_argument("--source", default="render", choices=SOURCES,
+                   help="make pseudo-GT from the base's renders, or from the dataset's training images where the "
+                        "poses have them (real; train or free poses)")
+    p.add_argument("--position-lr", default="released", choices=POSITION_LR,
+                   help="positions frozen except by densification (released) or the 3DGS decay schedule")
     p.add_argument("--iterations", type=positive_int, default=1000, help="finetuning steps per level")
     p.add_argument("--no-densify", action="store_true",
                    help="only optimise the base's Gaussians (the release densifies every 100 steps; on small "
                         "levels this measured +1 to +4 dB better, see the README)")
+    p.add_argument("--opacity-reset", action="store_true",
+                   help="reproduce the release's opacity reset at step 2 on white backgrounds (off by default)")
     p.add_argument("--out", required=True, metavar="DIR", help="stack folder: levels/*.ply + mipmap.json")
 
 
@@ -242,8 +268,10 @@ def run_finetune(args: argparse.Namespace) -> int:
         raise ValueError(f"--ply {args.ply}: no such file (a trained 3DGS / Mip-Splatting PLY)")
     job = FinetuneStackJob(args.ply, str(_dataset_root(args)), args.out, scales=args.scales, method=args.method,
                            pseudo_gt_out=args.pseudo_gt_out, pseudo_gt_in=args.pseudo_gt_in, poses=args.poses,
-                           iterations=args.iterations, base_scale=args.base_scale,
-                           white_background=not args.black_background, densify=not args.no_densify)
+                           source=args.source, position_lr=args.position_lr, iterations=args.iterations,
+                           base_scale=args.base_scale,
+                           white_background=not args.black_background, densify=not args.no_densify,
+                           opacity_reset=args.opacity_reset)
     result = run_headless(job)
     print(f"wrote {result['stack']} (levels {', '.join(f'{s:g}' for s in result['levels'])})")
     for lv in job.stack.levels if job.stack else ():

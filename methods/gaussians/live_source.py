@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from methods.datasets.test_views import MultiscaleTestViews
-from methods.gaussians.mipmap import MipStack
+from methods.gaussians.mipmap import STACK_MODES, MipStack, plan_levels
 from methods.live_training import LiveTraining, ModelSlot
 from methods.metrics import psnr
 from render.colormap import colormap
@@ -55,7 +55,6 @@ RENDER_MODES: dict[str, Callable] = {"rgb": _rgb, "depth": _depth, "alpha": _alp
 
 
 FILTERS = ("mip", "3dgs", "none")
-STACK_MODES = ("blended", "nearest", "base")
 DEFAULT_FOCAL = 256 / math.tan(math.radians(25))  # a .ply without its dataset: 50° over 512 px
 
 
@@ -69,7 +68,7 @@ class SplatOptions:
     sh_degree: int = option(3, min=0, max=3, widget="slider", label="SH degree",
                             help="highest spherical-harmonics band used (never above the model's)")
     white_background: bool = option(False, label="white background")
-    stack: str = option("blended", choices=STACK_MODES, label="mip stack",
+    stack: str = option("blended", choices=tuple(STACK_MODES), label="mip stack",
                         help="with a Mipmap-GS stack open: the base only, the level nearest to the sampling rate, "
                              "or the two nearest blended by log-scale distance")
     gt_view: int = -1  # a dataset test view (-1: free camera); the request's camera is that view's
@@ -200,13 +199,8 @@ class SplatSource:
         """(weight, model, scale) to render for sampling rate ``rate`` (zoom × render_scale) under ``o.stack``."""
         if not self.stack or o.stack == "base":
             return [(1.0, model, 1.0)]
-        from methods.gaussians.mipmap import level_weights, nearest_level
-
         scales = [s for s, _ in self.stack]
-        if o.stack == "nearest":
-            i = nearest_level(scales, rate)
-            return [(1.0, self.stack[i][1], scales[i])]
-        return [(w, self.stack[i][1], scales[i]) for i, w in level_weights(scales, rate)]
+        return [(w, self.stack[i][1], scales[i]) for i, w in plan_levels(scales, rate, o.stack)]
 
     def _ground_truth(self, o: SplatOptions) -> np.ndarray | None:
         views = self.test_views

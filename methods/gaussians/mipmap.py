@@ -128,6 +128,35 @@ def nearest_level(scales: Sequence[float], s: float) -> int:
     return min(range(len(scales)), key=lambda i: (abs(math.log2(scales[i]) - x), -scales[i]))
 
 
+# How a stack answers a sampling rate: the Splat view's "mip stack" option and the benchmark's blended rows.
+STACK_MODES: dict[str, Callable[[Sequence[float], float], list[tuple[int, float]]]] = {
+    "blended": level_weights,
+    "nearest": lambda scales, s: [(nearest_level(scales, s), 1.0)],
+    "base": lambda scales, s: [(nearest_level(scales, 1.0), 1.0)],
+}
+
+
+def plan_levels(scales: Sequence[float], rate: float, mode: str = "blended") -> list[tuple[int, float]]:
+    """(level index, weight) pairs to render for sampling rate ``rate`` under ``mode`` (blended/nearest/base)."""
+    try:
+        return STACK_MODES[mode](scales, rate)
+    except KeyError:
+        raise ValueError(f"unknown stack mode {mode!r}; valid: {', '.join(STACK_MODES)}") from None
+
+
+def blend_levels(models: Sequence, scales: Sequence[float], rate: float, render: Callable[[Any], np.ndarray],
+                 mode: str = "blended") -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Render the levels ``plan_levels`` picks with ``render(model) -> image`` and mix them by weight; returns the
+    image and the (scale, weight) pairs used. Mixing images, not Gaussians: each level stays the model it was
+    finetuned to be, and the blend is exact at a level's own scale."""
+    out, used = None, []
+    for i, w in plan_levels(scales, rate, mode):
+        img = render(models[i])
+        out = w * img if out is None else out + w * img
+        used.append((float(scales[i]), float(w)))
+    return out, used
+
+
 @dataclass(frozen=True)
 class MipLevel:
     scale: float
@@ -221,8 +250,11 @@ def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method
         cfg = replace(cfg, lr=replace(LearningRates(), position_max_steps=cfg.iterations))
     elif position_lr != "released":
         raise ValueError(f"position_lr must be 'released' or 'schedule', got {position_lr!r}")
-    cfg = replace(cfg, densify=replace(cfg.densify, reset_at_start=bool(reset_at_start),
-                                       **({} if densify else {"until_iter": 0})))
+    # the release starts densifying (and, with the quirk, resets opacities) at step 2 whatever the run length;
+    # without densification the window shrinks to nothing, or with the quirk to just that reset
+    start = FINETUNE_PRESETS["mipmap"].densify.from_iter
+    window = {"from_iter": start} if densify else {"from_iter": start, "until_iter": start + 1 if reset_at_start else 0}
+    cfg = replace(cfg, densify=replace(cfg.densify, reset_at_start=bool(reset_at_start), **window))
     bg = (1.0, 1.0, 1.0) if white_background else (0.0, 0.0, 0.0)
     t = np.asarray(targets, np.float32)
     ds = Dataset(images=t, alphas=np.ones(t.shape[:3], np.float32), cameras=list(cameras), paths=[], split="pseudo",
@@ -232,8 +264,10 @@ def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method
     return trainer.model, summary
 
 
-# ----- the finetune job: a whole stack -----------------------------------------------------------------------------
+# ----- which poses, which images -----------------------------------------------------------------------------------
 POSE_SETS = ("test", "train", "free")
+SOURCES = ("render", "real")          # pseudo-GT made from the base's renders, or from the dataset's own images
+POSITION_LR = ("released", "schedule")
 
 
 def free_viewing_cameras(cameras: Sequence, n_new: int = 16, seed: int = 0) -> list:
@@ -255,14 +289,103 @@ def free_viewing_cameras(cameras: Sequence, n_new: int = 16, seed: int = 0) -> l
     return out
 
 
+def pose_set(dataset: str | Path, poses: str, base_scale: float = 1.0, white_background: bool = True
+             ) -> tuple[list, list]:
+    """(cameras at the base's scale, the dataset's image per camera or None) for a pose set: ``test`` views as the
+    paper (test-time adaptation), ``train`` views, or ``free`` = train views + new poses around the scene (no
+    images for the new ones)."""
+    from methods.datasets import load_nerf_synthetic
+
+    if poses not in POSE_SETS:
+        raise ValueError(f"poses must be one of {', '.join(POSE_SETS)}, got {poses!r}")
+    ds = load_nerf_synthetic(dataset, "test" if poses == "test" else "train", scale=base_scale,
+                             white_background=white_background)
+    cams, images = list(ds.cameras), list(ds.images)
+    if poses == "free":
+        cams = free_viewing_cameras(cams)
+        images += [None] * (len(cams) - len(images))
+    return cams, images
+
+
+def source_images(base_model, cameras: Sequence, images: Sequence, *, source: str = "render", method: str = "3dgs",
+                  white_background: bool = True) -> np.ndarray:
+    """(N, H, W, 3) images the pseudo-GT is made from: the base's renders, or with ``source="real"`` the dataset's
+    images where a pose has one (renders for the rest)."""
+    import torch
+
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source == "real" and all(im is None for im in images):
+        raise ValueError("source 'real' needs poses with images (train or free poses)")
+    bg = (1.0, 1.0, 1.0) if white_background else (0.0, 0.0, 0.0)
+    out = []
+    with torch.no_grad():
+        for cam, im in zip(cameras, images):
+            if source == "real" and im is not None:
+                out.append(np.asarray(im, np.float32))
+            else:
+                out.append(base_model.render(cam, filter="mip" if method == "mip" else "3dgs",
+                                             use_3d_filter=method == "mip", background=bg).color.clamp(0, 1).numpy())
+    return np.stack(out)
+
+
+@dataclass(frozen=True)
+class MipmapVariant:
+    """One way of building a stack, named like a benchmark row: ``mipmap-<base>[-<token>...]`` where tokens name a
+    pseudo-GT provider (``area``, ``oracle``, …), a pose set (``test``/``train``/``free``), the image source
+    (``render``/``real``), the position learning rate (``released``/``schedule``), ``densify``/``nodensify`` or
+    ``reset`` (the released opacity reset at step 2);
+    what a name leaves out comes from the defaults."""
+
+    base: str = "3dgs"
+    pseudo_out: str = "bilinear"
+    pseudo_in: str = "bicubic"
+    poses: str = "test"
+    source: str = "render"
+    position_lr: str = "released"
+    densify: bool = True
+    opacity_reset: bool = False  # the release's white-background opacity reset at step 2 (§3.4), off by default
+
+    @classmethod
+    def parse(cls, name: str, **defaults: Any) -> "MipmapVariant":
+        from methods.gaussians.config import METHODS
+
+        parts = name.split("-")
+        if len(parts) < 2 or parts[0] != "mipmap" or parts[1] not in METHODS:
+            raise ValueError(f"{name!r}: a Mipmap-GS row is mipmap-<{'|'.join(METHODS)}>[-option...]")
+        v = cls(base=parts[1], **defaults)
+        tokens: dict[str, dict[str, Any]] = {
+            **{k: {**({"pseudo_out": k} if p.zoom_out else {}), **({"pseudo_in": k} if p.zoom_in else {})}
+               for k, p in PSEUDO_GT.items()},
+            **{k: {"poses": k} for k in POSE_SETS}, **{k: {"source": k} for k in SOURCES},
+            **{k: {"position_lr": k} for k in POSITION_LR}, "densify": {"densify": True},
+            "nodensify": {"densify": False}, "reset": {"opacity_reset": True}}
+        from dataclasses import replace
+
+        for t in parts[2:]:
+            if t not in tokens:
+                raise ValueError(f"{name!r}: unknown option {t!r}; options: {', '.join(tokens)}")
+            v = replace(v, **tokens[t])
+        if v.poses != "test" and "oracle" in (v.pseudo_out, v.pseudo_in):
+            raise ValueError(f"{name!r}: the oracle pseudo-GT exists only for the test poses (true images at every "
+                             "scale)")
+        if v.source == "real" and v.poses == "test":
+            raise ValueError(f"{name!r}: 'real' uses the training images; pair it with train or free poses")
+        return v
+
+    def pseudo(self, rel: float) -> str:
+        return self.pseudo_in if rel > 1 else self.pseudo_out
+
+
+# ----- the finetune job: a whole stack -----------------------------------------------------------------------------
 @dataclass
 class FinetuneStackJob:
     """Finetune a base model at every target scale and write ``<out>/levels/x<s>.ply`` + ``<out>/mipmap.json``.
 
     ``dataset`` provides the poses (``poses``: its test views as the paper, its training views, or ``free`` =
-    training views + new poses around the scene) at the scale the base was trained at (``base_scale``), and the
-    true images for the ``oracle`` pseudo-GT. Each finished level is written (PLY, then the stack file) before the
-    next starts, so a cancelled job keeps the finished levels."""
+    training views + new poses around the scene) at the scale the base was trained at (``base_scale``), the
+    training images when ``source="real"``, and the true images for the ``oracle`` pseudo-GT. Each finished level
+    is written (PLY, then the stack file) before the next starts, so a cancelled job keeps the finished levels."""
 
     base_ply: str
     dataset: str
@@ -272,41 +395,40 @@ class FinetuneStackJob:
     pseudo_gt_out: str = "bilinear"
     pseudo_gt_in: str = "bicubic"
     poses: str = "test"
+    source: str = "render"
+    position_lr: str = "released"
     iterations: int = 1000
     base_scale: float = 1.0
     white_background: bool = True
     densify: bool = True  # as released; off measured better on small levels (README)
+    opacity_reset: bool = False  # the release's reset at step 2 on white backgrounds (a quirk, §3.4)
     name: str = "finetune Mipmap-GS stack"
     stack: MipStack | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if self.poses not in POSE_SETS:
-            raise ValueError(f"poses must be one of {', '.join(POSE_SETS)}, got {self.poses!r}")
+        for what, value, valid in (("poses", self.poses, POSE_SETS), ("source", self.source, SOURCES),
+                                   ("position_lr", self.position_lr, POSITION_LR)):
+            if value not in valid:
+                raise ValueError(f"{what} must be one of {', '.join(valid)}, got {value!r}")
+        if self.source == "real" and self.poses == "test":
+            raise ValueError("source 'real' uses the training images; choose train or free poses")
         bad = [s for s in self.scales if not MIN_SCALE - 1e-9 <= s <= MAX_SCALE + 1e-9 or abs(s - 1) < 1e-9]
         if bad or not self.scales:
             raise ValueError(f"scales must be in 1/8..8 and not 1, got {[scale_label(s) for s in self.scales]}")
         self.scales = tuple(sorted(set(float(s) for s in self.scales)))
-
-    def _cameras(self):
-        from methods.datasets import load_nerf_synthetic
-
-        split = "test" if self.poses == "test" else "train"
-        ds = load_nerf_synthetic(self.dataset, split, scale=self.base_scale, white_background=self.white_background)
-        return free_viewing_cameras(ds.cameras) if self.poses == "free" else list(ds.cameras)
+        if self.poses != "test" and "oracle" in {self.pseudo_gt_in if s > 1 else self.pseudo_gt_out
+                                                 for s in self.scales}:
+            raise ValueError("the oracle pseudo-GT exists for the test poses only (true images at every scale)")
 
     def _oracle(self, scale: float):
         from methods.datasets import load_nerf_synthetic
 
-        if self.poses != "test":
-            raise ValueError("the oracle pseudo-GT exists for the test poses only (true images at every scale)")
         return load_nerf_synthetic(self.dataset, "test", scale=self.base_scale * scale,
                                    white_background=self.white_background).images
 
     def run(self, progress, should_stop) -> dict:
         import shutil
         import time
-
-        import torch
 
         from methods.gaussians.ply import load_ply, save_ply
         from methods.jobs import JobCancelled, Progress
@@ -317,14 +439,11 @@ class FinetuneStackJob:
         base_copy = out / "base.ply"
         if Path(self.base_ply).resolve() != base_copy.resolve():
             shutil.copyfile(self.base_ply, base_copy)
-        cams = self._cameras()
-        spec_filter = "mip" if self.method == "mip" else "3dgs"
-        bg = (1.0, 1.0, 1.0) if self.white_background else (0.0, 0.0, 0.0)
+        cams, real = pose_set(self.dataset, self.poses, self.base_scale, self.white_background)
         total = len(self.scales) * self.iterations
         progress(Progress(0, total, message=f"rendering {len(cams)} base views"))
-        with torch.no_grad():
-            renders = np.stack([base.render(c, filter=spec_filter, use_3d_filter=self.method == "mip",
-                                            background=bg).color.clamp(0, 1).numpy() for c in cams])
+        sources = source_images(base, cams, real, source=self.source, method=self.method,
+                                white_background=self.white_background)
         levels: list[MipLevel] = []
         kinds = {self.pseudo_gt_in if s > 1 else self.pseudo_gt_out for s in self.scales}
         pseudo = kinds.pop() if len(kinds) == 1 else f"{self.pseudo_gt_out} (out) / {self.pseudo_gt_in} (in)"
@@ -336,7 +455,7 @@ class FinetuneStackJob:
             level_cams = [c.scaled(s) for c in cams]
             size = (level_cams[0].width, level_cams[0].height)
             gt = self._oracle(s) if kind == "oracle" else None
-            targets = make_pseudo_gt(kind, renders, size, zoom_in=zoom_in, gt=gt)
+            targets = make_pseudo_gt(kind, sources, size, zoom_in=zoom_in, gt=gt)
             t0 = time.perf_counter()
 
             def level_progress(p, k=k, s=s):
@@ -347,7 +466,8 @@ class FinetuneStackJob:
                                             white_background=self.white_background, iterations=self.iterations,
                                             out_dir=str(out / "runs" / f"x{scale_label(s).replace('/', '_')}"),
                                             progress=level_progress, should_stop=should_stop,
-                                            densify=self.densify)
+                                            densify=self.densify, position_lr=self.position_lr,
+                                            reset_at_start=self.opacity_reset)
             if summary.get("cancelled"):
                 raise JobCancelled()
             name = f"levels/x{scale_label(s).replace('/', '_')}.ply"
@@ -356,6 +476,8 @@ class FinetuneStackJob:
                                              "n_gaussians": int(model.num_gaussians),
                                              "train_psnr": float(summary.get("train_psnr", float("nan")))}))
             self.stack = MipStack("base.ply", tuple(levels), self.base_scale, pseudo, self.poses,
-                                  {"method": self.method, "iterations": self.iterations, "dataset": str(self.dataset)})
+                                  {"method": self.method, "iterations": self.iterations, "dataset": str(self.dataset),
+                                   "source": self.source, "position_lr": self.position_lr,
+                                   "densify": self.densify, "opacity_reset": self.opacity_reset})
             self.stack.write(out / "mipmap.json")
         return {"stack": str(out / "mipmap.json"), "levels": [lv.scale for lv in levels]}

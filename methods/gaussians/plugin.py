@@ -19,6 +19,8 @@ class TrainGaussiansOptions:
     preset: str = option(cli.DEFAULT_CONFIG, choices=tuple(TRAIN_PRESETS), help="training schedule")
     iterations: int = option(0, label="iterations (0 = preset)", min=0, max=1_000_000,
                              help="train this many iterations, the preset's schedule scaled to match")
+    opacity_reset: bool = option(False, label="opacity reset at step 2 (quirk)",
+                                 help="the release resets opacities once at step 2 on white backgrounds")
     out_dir: str = option("", label="output folder", help="where checkpoints and PLYs go; empty = <cache>/runs/...")
 
 
@@ -38,9 +40,15 @@ class FinetuneStackOptions:
                                help="bicubic super-resolution, oracle = true images")
     poses: str = option("test", choices=("test", "train", "free"),
                         help="test views (the paper), training views, or training views + new poses around")
+    source: str = option("render", choices=("render", "real"), label="pseudo-GT from",
+                         help="the base's renders, or the training images where the poses have them (train/free)")
+    position_lr: str = option("released", choices=("released", "schedule"), label="position LR",
+                              help="released = positions move only by densification; schedule = 3DGS decay")
     iterations: int = option(1000, min=1, max=100_000, help="finetuning steps per level")
     densify: bool = option(True, label="densify (as released)",
                            help="the release densifies every 100 steps; off measured better on small levels")
+    opacity_reset: bool = option(False, label="opacity reset at step 2 (quirk)",
+                                 help="the release resets opacities once at step 2 on white backgrounds")
     out_dir: str = option("", label="output folder", help="empty = <cache>/runs/mipmap-<time>")
 
 
@@ -67,7 +75,9 @@ def _finetune_job(o: FinetuneStackOptions):
     out = os.path.expanduser(o.out_dir.strip()) or str(cache_dir() / "runs" / time.strftime("mipmap-%Y%m%d-%H%M%S"))
     return FinetuneStackJob(os.path.expanduser(o.base_ply.strip()), root, out, scales=scales, method=o.method,
                             pseudo_gt_out=o.pseudo_gt_out, pseudo_gt_in=o.pseudo_gt_in, poses=o.poses,
-                            iterations=o.iterations, base_scale=o.base_scale, densify=o.densify)
+                            source=o.source, position_lr=o.position_lr, iterations=o.iterations,
+                            base_scale=o.base_scale, densify=o.densify,
+                            opacity_reset=o.opacity_reset)
 
 
 def _train_job(o: TrainGaussiansOptions):

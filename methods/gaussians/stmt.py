@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -52,6 +52,7 @@ class StmtSetting:
     train_scale: float
     eval_scales: tuple[float, ...]
     columns: tuple[str, ...]
+    between_scales: tuple[float, ...] = (3 / 16, 3 / 8, 3 / 4)  # dataset scales half-way between test scales
 
 
 SETTINGS: dict[str, StmtSetting] = {
@@ -96,10 +97,24 @@ def format_report(result: dict[str, Any]) -> str:
         parts.append("")
         parts.append(format_table(f"{s['title']} (train {size}) — SSIM", cols,
                                   {m: [*v, s["ssim_avg"][m]] for m, v in s["ssim"].items()}, 3))
+        if s.get("between"):
+            parts.append("")
+            parts.append(format_between(s["between"]))
     if result.get("notes"):
         parts.append("")
         parts.extend(f"note: {n}" for n in result["notes"])
     return "\n".join(parts)
+
+
+def format_between(between: dict[str, dict[str, Any]]) -> str:
+    """The stacks half-way between their scales: blended vs each neighbouring level alone (PSNR, dB)."""
+    lines = ["Mip stacks between their scales — PSNR (dB): blended / lower level / upper level",
+             "| Method | scale | levels | blended | lower | upper |", "|---|---|---|---|---|---|"]
+    for method, rows in between.items():
+        for label, r in rows.items():
+            lines.append(f"| {method} | x{label} | x{r['lower_scale']} + x{r['upper_scale']} | {r['blended']:.2f} | "
+                         f"{r['lower']:.2f} | {r['upper']:.2f} |")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -122,6 +137,7 @@ class StmtBenchmark:
     max_eval_views: int = 0           # 0 = every test view
     name: str = "stmt benchmark (Gaussians)"
     log: Callable[[str], None] | None = None
+    _between_cache: dict = field(default_factory=dict, init=False, repr=False)
     pseudo_gt_out: str = "bilinear"   # Mipmap-GS rows: zoom-out pseudo-GT (bilinear as released, area, oracle)
     pseudo_gt_in: str = "bicubic"     # zoom-in pseudo-GT (bicubic, oracle)
     finetune_iterations: int = 1000
@@ -131,10 +147,13 @@ class StmtBenchmark:
         self.root = Path(self.root)
         if not self.root.is_dir():
             raise ValueError(f"{self.root}: dataset folder not found")
-        bad = [m for m in self.methods if m not in METHODS and mipmap_base(m) not in METHODS]
+        bad = [m for m in self.methods if m not in METHODS and not mipmap_base(m)]
         if bad or not self.methods:
             raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; valid: "
-                             f"{', '.join(list(METHODS) + [f'mipmap-{m}' for m in METHODS])}")
+                             f"{', '.join(list(METHODS) + [f'mipmap-{m}[-option...]' for m in METHODS])}")
+        for m in self.methods:
+            if mipmap_base(m):
+                self.variant(m)  # a bad option is one line now, not after an hour of training
         bad = [s for s in self.settings if s not in SETTINGS]
         if bad or not self.settings:
             raise ValueError(f"unknown setting(s) {', '.join(bad) or '(none)'}; valid: {', '.join(SETTINGS)}")
@@ -232,7 +251,7 @@ class StmtBenchmark:
                                "gt_source": {f"{s:g}": gts[s].source for s in setting.eval_scales},
                                "psnr": {}, "ssim": {}, "psnr_avg": {}, "ssim_avg": {}}
         for method in self.methods:
-            if mipmap_base(method) in METHODS:
+            if mipmap_base(method):
                 self._run_mipmap(setting, method, gts, out, progress, should_stop)
                 continue
             model, trained = self._get_model(setting, method, progress, should_stop)
@@ -250,67 +269,182 @@ class StmtBenchmark:
             out["ssim_avg"][method] = float(np.mean(ss))
         return out
 
+    # ----- Mipmap-GS rows -----------------------------------------------------------------------------------------
+    def _run_mipmap(self, setting: StmtSetting, method: str, gts: dict, out: dict,
+                     progress: ProgressFn, should_stop: StopFn) -> None:
+        """A Mipmap-GS row: the base model at its own scale, and at every other test scale a copy finetuned on
+        pseudo-GT (the variant the row's name spells: provider, poses, image source, position LR, densification),
+        evaluated at the test scales and, as a stack, half-way between them (``between``)."""
+        from methods.gaussians.mipmap import finetune_level, make_pseudo_gt, pose_set, source_images
+
+        v = self.variant(method)
+        base, _ = self._get_model(setting, v.base, progress, should_stop)
+        spec = METHODS[v.base]
+        if v.poses == "test":
+            cams, real = list(gts[setting.train_scale].cameras), [None] * len(gts[setting.train_scale])
+        else:
+            cams, real = pose_set(self.root, v.poses, setting.train_scale, self.config.white_background)
+        sources = source_images(base, cams, real, source=v.source, method=v.base,
+                                white_background=self.config.white_background)
+        ps, ss, secs = [], [], 0.0
+        levels: dict[float, Any] = {1.0: base}
+        for k, s in enumerate(setting.eval_scales):
+            rel = s / setting.train_scale
+            if abs(rel - 1.0) < 1e-9:
+                model = base
+            else:
+                kind = v.pseudo(rel)
+                level_cams = [c.scaled(rel) for c in cams]
+                size = (level_cams[0].width, level_cams[0].height)
+                targets = make_pseudo_gt(kind, sources, size, zoom_in=rel > 1, gt=gts[s].images)
+                t0 = time.perf_counter()
+                tag = f"{setting.key}/{method} x{rel:g}"
+
+                def forward(p: Progress, tag=tag) -> None:
+                    progress(Progress(p.step, p.total, p.metrics, None, tag))
+
+                run_dir = self._level_dir(setting, method, v) / f"x{rel:g}"
+                model = self._cached_level(run_dir)
+                if model is None:
+                    model, summary = finetune_level(base, level_cams, targets, method=v.base,
+                                                    white_background=self.config.white_background,
+                                                    iterations=self.finetune_iterations, progress=forward,
+                                                    should_stop=should_stop, out_dir=str(run_dir),
+                                                    densify=v.densify, position_lr=v.position_lr,
+                                                    reset_at_start=v.opacity_reset)
+                    if summary.get("cancelled"):
+                        from methods.jobs import JobCancelled
+
+                        raise JobCancelled(f"stmt cancelled while finetuning {tag}")
+                    took = time.perf_counter() - t0
+                    atomic_write(run_dir / "seconds.json", lambda f: f.write(json.dumps({"seconds": took}).encode()))
+                    self._say(f"{tag}: finetuned {self.finetune_iterations} iterations on '{kind}' pseudo-GT "
+                              f"({v.poses} poses, {v.source}) in {took:.0f} s")
+                else:
+                    took = self._level_seconds(run_dir)
+                    self._say(f"{tag}: using cached level {run_dir}")
+                secs += took
+                levels[rel] = model
+            progress(Progress(k, len(setting.eval_scales), {}, None, f"evaluating {setting.key}/{method} at {s:g}"))
+            ev = evaluate_model(model, spec, gts[s])
+            ps.append(ev["psnr"])
+            ss.append(ev["ssim"])
+        out["psnr"][method], out["ssim"][method] = ps, ss
+        out["psnr_avg"][method] = float(np.mean(ps))
+        out["ssim_avg"][method] = float(np.mean(ss))
+        out.setdefault("finetune_seconds", {})[method] = secs
+        out.setdefault("between", {})[method] = self._between(setting, levels, spec)
+
+
+    def _level_dir(self, setting: StmtSetting, method: str, variant) -> Path:
+        """Where a row's levels are finetuned and cached: keyed by everything that shapes them (the full variant,
+        flag defaults included, and the step count), next to the base models of this config."""
+        from dataclasses import asdict
+
+        if self.model_dir is None:  # --load: finetune runs go to a scratch folder, never into the cwd
+            import tempfile
+
+            self.model_dir = Path(tempfile.mkdtemp(prefix="mipstudio-mipmap-"))
+        key = json.dumps({**asdict(variant), "iterations": self.finetune_iterations}, sort_keys=True)
+        return Path(self.model_dir) / setting.key / "mipmap" / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+    def _cached_level(self, run_dir: Path):
+        """A level finetuned by an earlier run of the same row (all its steps done), else None."""
+        if self.retrain or not (run_dir / CHECKPOINT_NAME).is_file():
+            return None
+        try:
+            model, _, it = load_trained_model(run_dir / CHECKPOINT_NAME)
+        except (CheckpointError, ValueError):
+            return None
+        return model if it >= self.finetune_iterations else None
+
+    @staticmethod
+    def _level_seconds(run_dir: Path) -> float:
+        """Finetune time recorded when a cached level was made (NaN if unknown)."""
+        try:
+            return float(json.loads((run_dir / "seconds.json").read_text())["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return float("nan")
+
+    def _between(self, setting: StmtSetting, levels: dict[float, Any], spec) -> dict[str, Any]:
+        """The stack half-way between its scales: PSNR of the blended stack and of each neighbouring level alone,
+        against true ground truth at that scale (rendered now for our generated datasets)."""
+        import torch
+
+        from methods.gaussians.mipmap import blend_levels, level_weights, scale_label
+        from methods.metrics import psnr
+
+        scales = sorted(levels)
+        models = [levels[s] for s in scales]
+        bg = (1.0, 1.0, 1.0) if self.config.white_background else (0.0, 0.0, 0.0)
+        rows: dict[str, Any] = {}
+        for b in setting.between_scales:
+            gt = self._between_gt(b)
+            if gt is None:
+                continue
+            rel = b / setting.train_scale
+            pair = [i for i, _ in level_weights(scales, rel)]
+            if len(pair) != 2:
+                continue
+            acc = {"blended": [], "lower": [], "upper": []}
+            for cam, img in zip(gt.cameras, gt.images):
+                def render(m, cam=cam):
+                    with torch.no_grad():
+                        return m.render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter,
+                                        background=bg).color.clamp(0, 1).numpy()
+
+                blended, used = blend_levels(models, scales, rel, render)
+                acc["blended"].append(psnr(blended, img))
+                acc["lower"].append(psnr(render(models[pair[0]]), img))
+                acc["upper"].append(psnr(render(models[pair[1]]), img))
+            label = _fraction(rel)
+            rows[label] = {**{k: float(np.mean(v)) for k, v in acc.items()},
+                           "lower_scale": scale_label(scales[pair[0]]), "upper_scale": scale_label(scales[pair[1]]),
+                           "weights": [round(w, 3) for _, w in used], "gt_source": gt.source}
+        return rows
+
+
+    def _between_gt(self, scale: float):
+        """True test images at a scale the dataset may not store (cached per run); None if it cannot be had."""
+        cache = self._between_cache
+        if scale not in cache:
+            from methods.datasets import load_nerf_synthetic
+            from methods.datasets.generate import render_at_scale
+            from methods.datasets.nerf_synthetic import DatasetError
+
+            wb = self.config.white_background
+            n = self.max_eval_views or None
+            gt = render_at_scale(self.root, "test", scale, white_background=wb, max_frames=n)
+            if gt is None:
+                try:  # a real dataset: area-downsampled from the full-resolution test images (no zoom-in GT)
+                    gt = load_nerf_synthetic(self.root, "test", scale=scale, white_background=wb, max_frames=n)
+                except DatasetError:
+                    gt = None
+            cache[scale] = gt
+        return cache[scale]
+
+
+    def variant(self, method: str):
+        """The Mipmap-GS variant a row name spells, with this run's switches as defaults."""
+        from methods.gaussians.mipmap import MipmapVariant
+
+        return MipmapVariant.parse(method, pseudo_out=self.pseudo_gt_out, pseudo_in=self.pseudo_gt_in,
+                                   densify=self.finetune_densify)
+
 
 def mipmap_base(method: str) -> str:
-    """'mipmap-3dgs' -> '3dgs' (the base a Mipmap-GS row finetunes); '' for other names."""
-    return method[len("mipmap-"):] if method.startswith("mipmap-") else ""
+    """'mipmap-3dgs' or 'mipmap-3dgs-area-free' -> '3dgs' (the base a Mipmap-GS row finetunes); '' otherwise."""
+    parts = method.split("-")
+    return parts[1] if len(parts) >= 2 and parts[0] == "mipmap" else ""
 
 
-def _mipmap_rows(self: "StmtBenchmark", setting: StmtSetting, method: str, gts: dict, out: dict,
-                 progress: ProgressFn, should_stop: StopFn) -> None:
-    """A Mipmap-GS row: the base model at its own scale, and at every other test scale a copy finetuned on
-    pseudo-GT made from the base's renders of the test poses (the paper's test-time adaptation)."""
-    import torch
+def _fraction(x: float) -> str:
+    """3/8, 3/16, 3/2, 6 — exact short names for the in-between scales."""
+    from fractions import Fraction
 
-    from methods.gaussians.mipmap import finetune_level, make_pseudo_gt
+    f = Fraction(x).limit_denominator(64)
+    return f"{f.numerator}/{f.denominator}" if f.denominator != 1 else f"{f.numerator}"
 
-    base_method = mipmap_base(method)
-    base, _ = self._get_model(setting, base_method, progress, should_stop)
-    spec = METHODS[base_method]
-    bg = (1.0, 1.0, 1.0) if self.config.white_background else (0.0, 0.0, 0.0)
-    src = gts[setting.train_scale]
-    with torch.no_grad():
-        renders = np.stack([base.render(c, filter=spec.filter, use_3d_filter=spec.use_3d_filter,
-                                        background=bg).color.clamp(0, 1).numpy() for c in src.cameras])
-    ps, ss, secs = [], [], 0.0
-    for k, s in enumerate(setting.eval_scales):
-        if abs(s - setting.train_scale) < 1e-9:
-            model = base
-        else:
-            rel = s / setting.train_scale
-            kind = self.pseudo_gt_in if rel > 1 else self.pseudo_gt_out
-            gt = gts[s]
-            targets = make_pseudo_gt(kind, renders, (gt.width, gt.height), zoom_in=rel > 1, gt=gt.images)
-            t0 = time.perf_counter()
-            tag = f"{setting.key}/{method} x{rel:g}"
-
-            def forward(p: Progress, tag=tag) -> None:
-                progress(Progress(p.step, p.total, p.metrics, None, tag))
-
-            if self.model_dir is None:  # --load: finetune runs go to a scratch folder, never into the cwd
-                import tempfile
-
-                self.model_dir = Path(tempfile.mkdtemp(prefix="mipstudio-mipmap-"))
-            run_dir = Path(self.model_dir) / setting.key / method / f"x{rel:g}"
-            model, summary = finetune_level(base, gt.cameras, targets, method=base_method,
-                                            white_background=self.config.white_background,
-                                            iterations=self.finetune_iterations, progress=forward,
-                                            should_stop=should_stop, out_dir=str(run_dir),
-                                            densify=self.finetune_densify)
-            secs += time.perf_counter() - t0
-            self._say(f"{tag}: finetuned {self.finetune_iterations} iterations on '{kind}' pseudo-GT in "
-                      f"{time.perf_counter() - t0:.0f} s")
-        progress(Progress(k, len(setting.eval_scales), {}, None, f"evaluating {setting.key}/{method} at {s:g}"))
-        ev = evaluate_model(model, spec, gts[s])
-        ps.append(ev["psnr"])
-        ss.append(ev["ssim"])
-    out["psnr"][method], out["ssim"][method] = ps, ss
-    out["psnr_avg"][method] = float(np.mean(ps))
-    out["ssim_avg"][method] = float(np.mean(ss))
-    out.setdefault("finetune_seconds", {})[method] = secs
-
-
-StmtBenchmark._run_mipmap = _mipmap_rows
 
 
 def by_direction(result: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +460,9 @@ def by_direction(result: dict[str, Any]) -> dict[str, Any]:
         labels = [scale_label(s / st["train_scale"]) for s in st["scales"]]
         view[direction] = {m: {"psnr": {**dict(zip(labels, st["psnr"][m])), "avg": st["psnr_avg"][m]},
                                "ssim": {**dict(zip(labels, st["ssim"][m])), "avg": st["ssim_avg"][m]},
-                               "seconds": st.get("finetune_seconds", {}).get(m, 0.0)} for m in st["psnr"]}
+                               "seconds": st.get("finetune_seconds", {}).get(m, 0.0),
+                               **({"between": st["between"][m]} if m in st.get("between", {}) else {})}
+                           for m in st["psnr"]}
     return view
 
 
