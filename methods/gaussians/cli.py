@@ -105,6 +105,8 @@ def method_list(text: str) -> tuple[str, ...]:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    from methods.gaussians.mipmap import pseudo_gt_names
+
     add_data_arguments(p)
     p.add_argument("--methods", type=method_list, default=",".join(METHODS),
                    help=f"comma-separated methods to compare: {_METHOD_NAMES}, and Mipmap-GS rows "
@@ -115,9 +117,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                         "e.g. mipmap-3dgs-area-free")
     p.add_argument("--direction", default="", choices=("", "out", "in", "both"),
                    help="shorthand for --settings: out = zoom_out, in = zoom_in, both")
-    p.add_argument("--pseudo-gt-out", default="bilinear", choices=("bilinear", "area", "oracle"),
+    p.add_argument("--pseudo-gt-out", default="bilinear", choices=pseudo_gt_names(zoom_in=False),
                    help="Mipmap-GS zoom-out pseudo-GT (bilinear as released, area = box filter, oracle = true GT)")
-    p.add_argument("--pseudo-gt-in", default="bicubic", choices=("bicubic", "oracle"),
+    p.add_argument("--pseudo-gt-in", default="bicubic", choices=pseudo_gt_names(zoom_in=True),
                    help="Mipmap-GS zoom-in pseudo-GT (bicubic SR, oracle = true GT)")
     p.add_argument("--finetune-iterations", type=positive_int, default=1000, help="Mipmap-GS steps per level")
     p.add_argument("--finetune-no-densify", action="store_true",
@@ -231,7 +233,7 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 
 def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
-    from methods.gaussians.mipmap import POSE_SETS, POSITION_LR, PSEUDO_GT, SOURCES
+    from methods.gaussians.mipmap import POSE_SETS, POSITION_LR, SOURCES, pseudo_gt_names
 
     p.add_argument("--ply", required=True, help="the trained base model (3DGS or Mip-Splatting PLY)")
     add_data_arguments(p, with_config=False)
@@ -240,9 +242,9 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scales", type=parse_scales, default="1/8,1/4,1/2",
                    help="target scales relative to the base's training rate, 1/8..8")
     p.add_argument("--method", default="3dgs", choices=tuple(METHODS), help="how the levels render and train")
-    p.add_argument("--pseudo-gt-out", default="bilinear", choices=tuple(PSEUDO_GT),
+    p.add_argument("--pseudo-gt-out", default="bilinear", choices=pseudo_gt_names(zoom_in=False),
                    help="zoom-out targets: bilinear (as released), area (box filter), oracle (true images)")
-    p.add_argument("--pseudo-gt-in", default="bicubic", choices=tuple(PSEUDO_GT),
+    p.add_argument("--pseudo-gt-in", default="bicubic", choices=pseudo_gt_names(zoom_in=True),
                    help="zoom-in targets: bicubic super-resolution, oracle (true images)")
     p.add_argument("--poses", default="test", choices=POSE_SETS,
                    help="test (the paper's test-time adaptation), train, free (train + new poses around)")

@@ -83,6 +83,11 @@ PSEUDO_GT: dict[str, PseudoGT] = {p.name: p for p in (
 )}
 
 
+def pseudo_gt_names(zoom_in: bool) -> tuple[str, ...]:
+    """Registered providers usable for zoom-in (or zoom-out) levels, for choices in forms and flags."""
+    return tuple(k for k, p in PSEUDO_GT.items() if (p.zoom_in if zoom_in else p.zoom_out))
+
+
 def register_pseudo_gt(provider: PseudoGT) -> None:
     """Add a provider (e.g. an SR model) by name; the finetune job and the CLI list what is registered."""
     PSEUDO_GT[provider.name] = provider
@@ -334,7 +339,7 @@ class MipmapVariant:
     """One way of building a stack, named like a benchmark row: ``mipmap-<base>[-<token>...]`` where tokens name a
     pseudo-GT provider (``area``, ``oracle``, …), a pose set (``test``/``train``/``free``), the image source
     (``render``/``real``), the position learning rate (``released``/``schedule``), ``densify``/``nodensify`` or
-    ``reset`` (the released opacity reset at step 2);
+    ``reset`` (the released opacity reset at step 2), or a number (finetuning steps per level);
     what a name leaves out comes from the defaults."""
 
     base: str = "3dgs"
@@ -345,6 +350,7 @@ class MipmapVariant:
     position_lr: str = "released"
     densify: bool = True
     opacity_reset: bool = False  # the release's white-background opacity reset at step 2 (§3.4), off by default
+    iterations: int = 0  # finetuning steps per level; 0 = the run's default
 
     @classmethod
     def parse(cls, name: str, **defaults: Any) -> "MipmapVariant":
@@ -363,6 +369,9 @@ class MipmapVariant:
         from dataclasses import replace
 
         for t in parts[2:]:
+            if t.isdigit() and int(t) > 0:  # a step count, e.g. mipmap-3dgs-free-3000
+                v = replace(v, iterations=int(t))
+                continue
             if t not in tokens:
                 raise ValueError(f"{name!r}: unknown option {t!r}; options: {', '.join(tokens)}")
             v = replace(v, **tokens[t])

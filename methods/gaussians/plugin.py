@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from methods.gaussians import cli
 from methods.gaussians.config import METHODS, TRAIN_PRESETS
+from methods.gaussians.mipmap import POSE_SETS, POSITION_LR, SOURCES, pseudo_gt_names
 from methods.plugin import Command, Family, JobSpec, SourceSpec, lazy
 from render.options import option
 
@@ -19,8 +20,6 @@ class TrainGaussiansOptions:
     preset: str = option(cli.DEFAULT_CONFIG, choices=tuple(TRAIN_PRESETS), help="training schedule")
     iterations: int = option(0, label="iterations (0 = preset)", min=0, max=1_000_000,
                              help="train this many iterations, the preset's schedule scaled to match")
-    opacity_reset: bool = option(False, label="opacity reset at step 2 (quirk)",
-                                 help="the release resets opacities once at step 2 on white backgrounds")
     out_dir: str = option("", label="output folder", help="where checkpoints and PLYs go; empty = <cache>/runs/...")
 
 
@@ -34,15 +33,15 @@ class FinetuneStackOptions:
     base_scale: float = option(1.0, min=0.125, max=1.0, label="base trained at scale",
                                help="dataset scale the base was trained at (1 for zoom-out, 0.125 for zoom-in)")
     method: str = option("3dgs", choices=tuple(METHODS), help="how the levels render and train")
-    pseudo_gt_out: str = option("bilinear", choices=("bilinear", "area", "oracle"), label="zoom-out pseudo-GT",
+    pseudo_gt_out: str = option("bilinear", choices=pseudo_gt_names(zoom_in=False), label="zoom-out pseudo-GT",
                                 help="bilinear as released, area = box filter, oracle = true images")
-    pseudo_gt_in: str = option("bicubic", choices=("bicubic", "oracle"), label="zoom-in pseudo-GT",
+    pseudo_gt_in: str = option("bicubic", choices=pseudo_gt_names(zoom_in=True), label="zoom-in pseudo-GT",
                                help="bicubic super-resolution, oracle = true images")
-    poses: str = option("test", choices=("test", "train", "free"),
+    poses: str = option("test", choices=POSE_SETS,
                         help="test views (the paper), training views, or training views + new poses around")
-    source: str = option("render", choices=("render", "real"), label="pseudo-GT from",
+    source: str = option("render", choices=SOURCES, label="pseudo-GT from",
                          help="the base's renders, or the training images where the poses have them (train/free)")
-    position_lr: str = option("released", choices=("released", "schedule"), label="position LR",
+    position_lr: str = option("released", choices=POSITION_LR, label="position LR",
                               help="released = positions move only by densification; schedule = 3DGS decay")
     iterations: int = option(1000, min=1, max=100_000, help="finetuning steps per level")
     densify: bool = option(True, label="densify (as released)",

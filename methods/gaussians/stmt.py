@@ -304,11 +304,11 @@ class StmtBenchmark:
                     progress(Progress(p.step, p.total, p.metrics, None, tag))
 
                 run_dir = self._level_dir(setting, method, v) / f"x{rel:g}"
-                model = self._cached_level(run_dir)
+                model = self._cached_level(run_dir, v.iterations)
                 if model is None:
                     model, summary = finetune_level(base, level_cams, targets, method=v.base,
                                                     white_background=self.config.white_background,
-                                                    iterations=self.finetune_iterations, progress=forward,
+                                                    iterations=v.iterations, progress=forward,
                                                     should_stop=should_stop, out_dir=str(run_dir),
                                                     densify=v.densify, position_lr=v.position_lr,
                                                     reset_at_start=v.opacity_reset)
@@ -318,7 +318,7 @@ class StmtBenchmark:
                         raise JobCancelled(f"stmt cancelled while finetuning {tag}")
                     took = time.perf_counter() - t0
                     atomic_write(run_dir / "seconds.json", lambda f: f.write(json.dumps({"seconds": took}).encode()))
-                    self._say(f"{tag}: finetuned {self.finetune_iterations} iterations on '{kind}' pseudo-GT "
+                    self._say(f"{tag}: finetuned {v.iterations} iterations on '{kind}' pseudo-GT "
                               f"({v.poses} poses, {v.source}) in {took:.0f} s")
                 else:
                     took = self._level_seconds(run_dir)
@@ -339,16 +339,18 @@ class StmtBenchmark:
     def _level_dir(self, setting: StmtSetting, method: str, variant) -> Path:
         """Where a row's levels are finetuned and cached: keyed by everything that shapes them (the full variant,
         flag defaults included, and the step count), next to the base models of this config."""
-        from dataclasses import asdict
+        from dataclasses import fields
 
         if self.model_dir is None:  # --load: finetune runs go to a scratch folder, never into the cwd
             import tempfile
 
             self.model_dir = Path(tempfile.mkdtemp(prefix="mipstudio-mipmap-"))
-        key = json.dumps({**asdict(variant), "iterations": self.finetune_iterations}, sort_keys=True)
+        # only what differs from the defaults, so a switch added later keeps existing caches valid
+        key = json.dumps({f.name: getattr(variant, f.name) for f in fields(variant)
+                          if getattr(variant, f.name) != f.default}, sort_keys=True)
         return Path(self.model_dir) / setting.key / "mipmap" / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
-    def _cached_level(self, run_dir: Path):
+    def _cached_level(self, run_dir: Path, iterations: int):
         """A level finetuned by an earlier run of the same row (all its steps done), else None."""
         if self.retrain or not (run_dir / CHECKPOINT_NAME).is_file():
             return None
@@ -356,7 +358,7 @@ class StmtBenchmark:
             model, _, it = load_trained_model(run_dir / CHECKPOINT_NAME)
         except (CheckpointError, ValueError):
             return None
-        return model if it >= self.finetune_iterations else None
+        return model if it >= iterations else None
 
     @staticmethod
     def _level_seconds(run_dir: Path) -> float:
@@ -429,7 +431,7 @@ class StmtBenchmark:
         from methods.gaussians.mipmap import MipmapVariant
 
         return MipmapVariant.parse(method, pseudo_out=self.pseudo_gt_out, pseudo_in=self.pseudo_gt_in,
-                                   densify=self.finetune_densify)
+                                   densify=self.finetune_densify, iterations=self.finetune_iterations)
 
 
 def mipmap_base(method: str) -> str:
