@@ -1,11 +1,11 @@
 """The Splat view blending two Mipmap-GS levels (README image), from the levels the stmt benchmark cached:
 
-    python3 main.py eval gaussians --direction out --methods mipmap-3dgs-area-nodensify-free   # makes the levels
+    python3 main.py eval gaussians --direction out --methods mipmap-3dgs-area-nodensify-free-3000  # the levels
     xvfb-run -a -s "-screen 0 1600x900x24" python3 docs/mipmap_screenshot.py [ROW]
 
-Assembles ROW's cached zoom-out levels (default: the free-viewing stack, area pseudo-GT, no densification) into
-/tmp/mipmap_demo/mipmap.json, opens it in the Splat view at zoom ×0.35 (between the ¼ and ½ levels) and saves
-docs/mipmap_blend.png: the real window, plus a nearest-neighbour 5× magnification of the panel's centre pasted
+Assembles ROW's cached zoom-out levels (default: the free-viewing stack, area pseudo-GT, no densification, 3000
+steps) into /tmp/mipmap_demo/mipmap.json, opens it in the Splat view at zoom ×0.35 (between the ¼ and ½ levels) and
+saves docs/mipmap_blend.png: the real window, plus a nearest-neighbour 5× magnification of the panel's centre pasted
 into its top-right corner (the object is ~40 px wide at this sampling rate) and labelled as such.
 """
 import glob
@@ -25,8 +25,8 @@ from assets.cache import cache_dir  # noqa: E402
 from methods.datasets import ensure_dataset  # noqa: E402
 from methods.gaussians.mipmap import MipLevel, MipStack  # noqa: E402
 
-row = sys.argv[1] if len(sys.argv) > 1 else "mipmap-3dgs-area-nodensify-free"
-found = sorted(glob.glob(str(cache_dir() / "stmt" / "*" / "zoom_out" / "mipmap" / f"{row}-*")))
+row = sys.argv[1] if len(sys.argv) > 1 else "mipmap-3dgs-area-nodensify-free-3000"
+found = sorted(glob.glob(str(cache_dir() / "stmt" / "*" / "zoom_out" / "mipmap" / (row + "-" + "[0-9a-f]" * 8))))
 if not found:
     sys.exit(f"no cached levels for {row}; run: python3 main.py eval gaussians --direction out --methods {row}")
 levels_dir = Path(found[-1])

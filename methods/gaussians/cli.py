@@ -263,17 +263,16 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from methods.gaussians.mipmap import FinetuneStackJob
+    from methods.gaussians.mipmap import FinetuneStackJob, MipmapVariant
     from methods.jobs import run_headless
 
     if not Path(args.ply).is_file():
         raise ValueError(f"--ply {args.ply}: no such file (a trained 3DGS / Mip-Splatting PLY)")
-    job = FinetuneStackJob(args.ply, str(_dataset_root(args)), args.out, scales=args.scales, method=args.method,
-                           pseudo_gt_out=args.pseudo_gt_out, pseudo_gt_in=args.pseudo_gt_in, poses=args.poses,
-                           source=args.source, position_lr=args.position_lr, iterations=args.iterations,
-                           base_scale=args.base_scale,
-                           white_background=not args.black_background, densify=not args.no_densify,
-                           opacity_reset=args.opacity_reset)
+    variant = MipmapVariant(base=args.method, pseudo_out=args.pseudo_gt_out, pseudo_in=args.pseudo_gt_in,
+                            poses=args.poses, source=args.source, position_lr=args.position_lr,
+                            densify=not args.no_densify, opacity_reset=args.opacity_reset, iterations=args.iterations)
+    job = FinetuneStackJob(args.ply, str(_dataset_root(args)), args.out, scales=args.scales, variant=variant,
+                           base_scale=args.base_scale, white_background=not args.black_background)
     result = run_headless(job)
     print(f"wrote {result['stack']} (levels {', '.join(f'{s:g}' for s in result['levels'])})")
     for lv in job.stack.levels if job.stack else ():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -336,51 +336,63 @@ def source_images(base_model, cameras: Sequence, images: Sequence, *, source: st
 
 @dataclass(frozen=True)
 class MipmapVariant:
-    """One way of building a stack, named like a benchmark row: ``mipmap-<base>[-<token>...]`` where tokens name a
-    pseudo-GT provider (``area``, ``oracle``, …), a pose set (``test``/``train``/``free``), the image source
-    (``render``/``real``), the position learning rate (``released``/``schedule``), ``densify``/``nodensify`` or
-    ``reset`` (the released opacity reset at step 2), or a number (finetuning steps per level);
-    what a name leaves out comes from the defaults."""
+    """How a stack is built, the settings shared by the finetune job and the benchmark rows; a row name spells one:
+    ``mipmap-<base>[-<token>...]`` where tokens name a pseudo-GT provider (``area``, ``oracle``, …), a pose set
+    (``test``/``train``/``free``), the image source (``render``/``real``), the position learning rate
+    (``released``/``schedule``), ``densify``/``nodensify``, ``reset`` (the released opacity reset at step 2) or a
+    number (finetuning steps per level); what a name leaves out comes from the defaults."""
 
-    base: str = "3dgs"
-    pseudo_out: str = "bilinear"
-    pseudo_in: str = "bicubic"
-    poses: str = "test"
-    source: str = "render"
-    position_lr: str = "released"
-    densify: bool = True
-    opacity_reset: bool = False  # the release's white-background opacity reset at step 2 (§3.4), off by default
-    iterations: int = 0  # finetuning steps per level; 0 = the run's default
+    base: str = "3dgs"                # the base model's method: how levels render and train
+    pseudo_out: str = "bilinear"      # zoom-out provider (bilinear as released)
+    pseudo_in: str = "bicubic"        # zoom-in provider
+    poses: str = "test"               # the paper's test-time adaptation
+    source: str = "render"            # pseudo-GT from the base's renders, or "real" training images
+    position_lr: str = "released"     # released = 0 (positions move only by densification)
+    densify: bool = True              # as released; off measured better on small levels (README)
+    opacity_reset: bool = False       # the release's white-background opacity reset at step 2 (§3.4)
+    iterations: int = 1000            # finetuning steps per level
+
+    def __post_init__(self) -> None:
+        from methods.gaussians.config import METHODS
+
+        for what, value, valid in (("base method", self.base, tuple(METHODS)), ("poses", self.poses, POSE_SETS),
+                                   ("source", self.source, SOURCES), ("position_lr", self.position_lr, POSITION_LR),
+                                   ("zoom-out pseudo-GT", self.pseudo_out, pseudo_gt_names(zoom_in=False)),
+                                   ("zoom-in pseudo-GT", self.pseudo_in, pseudo_gt_names(zoom_in=True))):
+            if value not in valid:
+                raise ValueError(f"{what} must be one of {', '.join(valid)}, got {value!r}")
+        if self.poses != "test" and "oracle" in (self.pseudo_out, self.pseudo_in):
+            raise ValueError("the oracle pseudo-GT exists only for the test poses (true images at every scale)")
+        if self.source == "real" and self.poses == "test":
+            raise ValueError("'real' uses the training images; pair it with train or free poses")
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
 
     @classmethod
-    def parse(cls, name: str, **defaults: Any) -> "MipmapVariant":
+    def parse(cls, name: str, **defaults: Any) -> MipmapVariant:
         from methods.gaussians.config import METHODS
 
         parts = name.split("-")
         if len(parts) < 2 or parts[0] != "mipmap" or parts[1] not in METHODS:
             raise ValueError(f"{name!r}: a Mipmap-GS row is mipmap-<{'|'.join(METHODS)}>[-option...]")
-        v = cls(base=parts[1], **defaults)
         tokens: dict[str, dict[str, Any]] = {
             **{k: {**({"pseudo_out": k} if p.zoom_out else {}), **({"pseudo_in": k} if p.zoom_in else {})}
                for k, p in PSEUDO_GT.items()},
             **{k: {"poses": k} for k in POSE_SETS}, **{k: {"source": k} for k in SOURCES},
             **{k: {"position_lr": k} for k in POSITION_LR}, "densify": {"densify": True},
             "nodensify": {"densify": False}, "reset": {"opacity_reset": True}}
-        from dataclasses import replace
-
+        fields_ = {**defaults, "base": parts[1]}
         for t in parts[2:]:
             if t.isdigit() and int(t) > 0:  # a step count, e.g. mipmap-3dgs-free-3000
-                v = replace(v, iterations=int(t))
-                continue
-            if t not in tokens:
+                fields_["iterations"] = int(t)
+            elif t in tokens:
+                fields_.update(tokens[t])
+            else:
                 raise ValueError(f"{name!r}: unknown option {t!r}; options: {', '.join(tokens)}")
-            v = replace(v, **tokens[t])
-        if v.poses != "test" and "oracle" in (v.pseudo_out, v.pseudo_in):
-            raise ValueError(f"{name!r}: the oracle pseudo-GT exists only for the test poses (true images at every "
-                             "scale)")
-        if v.source == "real" and v.poses == "test":
-            raise ValueError(f"{name!r}: 'real' uses the training images; pair it with train or free poses")
-        return v
+        try:
+            return cls(**fields_)
+        except ValueError as e:
+            raise ValueError(f"{name!r}: {e}") from None
 
     def pseudo(self, rel: float) -> str:
         return self.pseudo_in if rel > 1 else self.pseudo_out
@@ -391,45 +403,28 @@ class MipmapVariant:
 class FinetuneStackJob:
     """Finetune a base model at every target scale and write ``<out>/levels/x<s>.ply`` + ``<out>/mipmap.json``.
 
-    ``dataset`` provides the poses (``poses``: its test views as the paper, its training views, or ``free`` =
-    training views + new poses around the scene) at the scale the base was trained at (``base_scale``), the
-    training images when ``source="real"``, and the true images for the ``oracle`` pseudo-GT. Each finished level
+    ``dataset`` provides the poses (``variant.poses``: its test views as the paper, its training views, or ``free``
+    = training views + new poses around the scene) at the scale the base was trained at (``base_scale``), the
+    training images for ``source="real"``, and the true images for the ``oracle`` pseudo-GT. Each finished level
     is written (PLY, then the stack file) before the next starts, so a cancelled job keeps the finished levels."""
 
     base_ply: str
     dataset: str
     out_dir: str
     scales: tuple[float, ...] = (1 / 8, 1 / 4, 1 / 2)
-    method: str = "3dgs"
-    pseudo_gt_out: str = "bilinear"
-    pseudo_gt_in: str = "bicubic"
-    poses: str = "test"
-    source: str = "render"
-    position_lr: str = "released"
-    iterations: int = 1000
+    variant: MipmapVariant = field(default_factory=MipmapVariant)
     base_scale: float = 1.0
     white_background: bool = True
-    densify: bool = True  # as released; off measured better on small levels (README)
-    opacity_reset: bool = False  # the release's reset at step 2 on white backgrounds (a quirk, §3.4)
     name: str = "finetune Mipmap-GS stack"
     stack: MipStack | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        for what, value, valid in (("poses", self.poses, POSE_SETS), ("source", self.source, SOURCES),
-                                   ("position_lr", self.position_lr, POSITION_LR)):
-            if value not in valid:
-                raise ValueError(f"{what} must be one of {', '.join(valid)}, got {value!r}")
-        if self.source == "real" and self.poses == "test":
-            raise ValueError("source 'real' uses the training images; choose train or free poses")
         bad = [s for s in self.scales if not MIN_SCALE - 1e-9 <= s <= MAX_SCALE + 1e-9 or abs(s - 1) < 1e-9]
         if bad or not self.scales:
             raise ValueError(f"scales must be in 1/8..8 and not 1, got {[scale_label(s) for s in self.scales]}")
-        self.scales = tuple(sorted(set(float(s) for s in self.scales)))
-        if self.poses != "test" and "oracle" in {self.pseudo_gt_in if s > 1 else self.pseudo_gt_out
-                                                 for s in self.scales}:
-            raise ValueError("the oracle pseudo-GT exists for the test poses only (true images at every scale)")
+        self.scales = tuple(sorted({float(s) for s in self.scales}))
 
-    def _oracle(self, scale: float):
+    def _oracle(self, scale: float) -> np.ndarray:
         from methods.datasets import load_nerf_synthetic
 
         return load_nerf_synthetic(self.dataset, "test", scale=self.base_scale * scale,
@@ -442,25 +437,26 @@ class FinetuneStackJob:
         from methods.gaussians.ply import load_ply, save_ply
         from methods.jobs import JobCancelled, Progress
 
+        v = self.variant
         out = Path(self.out_dir)
         (out / "levels").mkdir(parents=True, exist_ok=True)
         base = load_ply(self.base_ply)
         base_copy = out / "base.ply"
         if Path(self.base_ply).resolve() != base_copy.resolve():
             shutil.copyfile(self.base_ply, base_copy)
-        cams, real = pose_set(self.dataset, self.poses, self.base_scale, self.white_background)
-        total = len(self.scales) * self.iterations
+        cams, real = pose_set(self.dataset, v.poses, self.base_scale, self.white_background)
+        total = len(self.scales) * v.iterations
         progress(Progress(0, total, message=f"rendering {len(cams)} base views"))
-        sources = source_images(base, cams, real, source=self.source, method=self.method,
+        sources = source_images(base, cams, real, source=v.source, method=v.base,
                                 white_background=self.white_background)
         levels: list[MipLevel] = []
-        kinds = {self.pseudo_gt_in if s > 1 else self.pseudo_gt_out for s in self.scales}
-        pseudo = kinds.pop() if len(kinds) == 1 else f"{self.pseudo_gt_out} (out) / {self.pseudo_gt_in} (in)"
+        kinds = {v.pseudo_in if s > 1 else v.pseudo_out for s in self.scales}
+        pseudo = kinds.pop() if len(kinds) == 1 else f"{v.pseudo_out} (out) / {v.pseudo_in} (in)"
         for k, s in enumerate(self.scales):
             if should_stop():
                 raise JobCancelled()
             zoom_in = s > 1
-            kind = self.pseudo_gt_in if zoom_in else self.pseudo_gt_out
+            kind = v.pseudo_in if zoom_in else v.pseudo_out
             level_cams = [c.scaled(s) for c in cams]
             size = (level_cams[0].width, level_cams[0].height)
             gt = self._oracle(s) if kind == "oracle" else None
@@ -468,15 +464,15 @@ class FinetuneStackJob:
             t0 = time.perf_counter()
 
             def level_progress(p, k=k, s=s):
-                progress(Progress(k * self.iterations + p.step, total, dict(p.metrics),
+                progress(Progress(k * v.iterations + p.step, total, dict(p.metrics),
                                   message=f"level x{scale_label(s)}: {p.message or p.step}"))
 
-            model, summary = finetune_level(base, level_cams, targets, method=self.method,
-                                            white_background=self.white_background, iterations=self.iterations,
+            model, summary = finetune_level(base, level_cams, targets, method=v.base,
+                                            white_background=self.white_background, iterations=v.iterations,
                                             out_dir=str(out / "runs" / f"x{scale_label(s).replace('/', '_')}"),
                                             progress=level_progress, should_stop=should_stop,
-                                            densify=self.densify, position_lr=self.position_lr,
-                                            reset_at_start=self.opacity_reset)
+                                            densify=v.densify, position_lr=v.position_lr,
+                                            reset_at_start=v.opacity_reset)
             if summary.get("cancelled"):
                 raise JobCancelled()
             name = f"levels/x{scale_label(s).replace('/', '_')}.ply"
@@ -484,9 +480,8 @@ class FinetuneStackJob:
             levels.append(MipLevel(s, name, {"seconds": time.perf_counter() - t0,
                                              "n_gaussians": int(model.num_gaussians),
                                              "train_psnr": float(summary.get("train_psnr", float("nan")))}))
-            self.stack = MipStack("base.ply", tuple(levels), self.base_scale, pseudo, self.poses,
-                                  {"method": self.method, "iterations": self.iterations, "dataset": str(self.dataset),
-                                   "source": self.source, "position_lr": self.position_lr,
-                                   "densify": self.densify, "opacity_reset": self.opacity_reset})
+            self.stack = MipStack("base.ply", tuple(levels), self.base_scale, pseudo, v.poses,
+                                  {"method": v.base, "dataset": str(self.dataset),
+                                   **{k: x for k, x in asdict(v).items() if k != "base"}})
             self.stack.write(out / "mipmap.json")
         return {"stack": str(out / "mipmap.json"), "levels": [lv.scale for lv in levels]}

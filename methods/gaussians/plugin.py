@@ -56,7 +56,7 @@ def _finetune_job(o: FinetuneStackOptions):
     import os
     import time
 
-    from methods.gaussians.mipmap import FinetuneStackJob
+    from methods.gaussians.mipmap import FinetuneStackJob, MipmapVariant
 
     if not o.base_ply.strip() or not os.path.isfile(os.path.expanduser(o.base_ply.strip())):
         raise ValueError(f"base model {o.base_ply!r}: no such .ply file")
@@ -72,11 +72,11 @@ def _finetune_job(o: FinetuneStackOptions):
 
         root = str(ensure_dataset("default"))
     out = os.path.expanduser(o.out_dir.strip()) or str(cache_dir() / "runs" / time.strftime("mipmap-%Y%m%d-%H%M%S"))
-    return FinetuneStackJob(os.path.expanduser(o.base_ply.strip()), root, out, scales=scales, method=o.method,
-                            pseudo_gt_out=o.pseudo_gt_out, pseudo_gt_in=o.pseudo_gt_in, poses=o.poses,
-                            source=o.source, position_lr=o.position_lr, iterations=o.iterations,
-                            base_scale=o.base_scale, densify=o.densify,
-                            opacity_reset=o.opacity_reset)
+    variant = MipmapVariant(base=o.method, pseudo_out=o.pseudo_gt_out, pseudo_in=o.pseudo_gt_in, poses=o.poses,
+                            source=o.source, position_lr=o.position_lr, densify=o.densify,
+                            opacity_reset=o.opacity_reset, iterations=o.iterations)
+    return FinetuneStackJob(os.path.expanduser(o.base_ply.strip()), root, out, scales=scales, variant=variant,
+                            base_scale=o.base_scale)
 
 
 def _train_job(o: TrainGaussiansOptions):
