@@ -80,6 +80,45 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, parents: bool = Fa
         raise
 
 
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """A job may write ``out`` only if it is missing, empty, or ``overwrite`` is set (one line otherwise)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder; pick another output path")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out}: folder exists and is not empty; choose another folder or overwrite it "
+                              "(--overwrite)")
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Build a whole folder atomically: yields a temp folder next to ``out``; on success it replaces ``out`` (an
+    existing one is swapped out only then), on any error or cancel it is removed, so nothing half-written is ever
+    found at ``out``."""
+    out = Path(out)
+    check_output_folder(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        if out.is_dir():
+            check_output_folder(out, overwrite)  # someone may have filled it meanwhile
+            trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.rmdir(trash)
+            os.replace(out, trash)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(trash, out)
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, parents: bool = False) -> Path:
     """Write ``data`` to ``path`` all or nothing (see :func:`atomic_open`); returns the path."""
     with atomic_open(path, "wb", parents=parents) as f:

@@ -369,3 +369,24 @@ def test_dssim_is_differentiable_and_handles_tiny_images():
     assert dssim(tiny, tiny).item() == pytest.approx(0.0, abs=1e-5)
     with pytest.raises(ValueError, match="shape"):
         dssim(torch.zeros(4, 4, 3), torch.zeros(4, 4, 4))
+
+
+def test_staged_folder_publishes_whole_folders_or_nothing(tmp_path):
+    from assets.cache import staged_folder
+
+    out = tmp_path / "data"
+    with pytest.raises(RuntimeError, match="boom"):
+        with staged_folder(out) as tmp:
+            (tmp / "a.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []  # no temp folder left behind
+    with staged_folder(out) as tmp:
+        (tmp / "a.txt").write_text("v1")
+    assert (out / "a.txt").read_text() == "v1"
+    with pytest.raises(FileExistsError, match="not empty"):
+        with staged_folder(out):
+            pass
+    with staged_folder(out, overwrite=True) as tmp:
+        (tmp / "b.txt").write_text("v2")
+        assert (out / "a.txt").read_text() == "v1"  # the old folder stays until the new one is complete
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt"] and len(list(tmp_path.iterdir())) == 1

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -127,25 +125,17 @@ class GenerateSyntheticDataset:
         if not self.name:
             self.name = f"generate {self.spec.name} ({self.spec.resolution}px)"
 
-    def _check_target(self) -> None:
-        out = self.out_dir
-        if out.exists() and not out.is_dir():
-            raise FileExistsError(f"{out}: exists and is not a folder; pick another output path")
-        if out.is_dir() and any(out.iterdir()) and not self.overwrite:
-            raise FileExistsError(f"{out}: folder exists and is not empty; choose another folder or overwrite it (--overwrite)")
-
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
+        from assets.cache import staged_folder
+
         t0 = time.perf_counter()
         spec = self.spec
-        self._check_target()
         out = self.out_dir
-        out.parent.mkdir(parents=True, exist_ok=True)
         cams, tasks = _plan(spec)
-        progress(Progress(0, len(tasks), {}, None, "building scene textures"))
-        meshes = build_scene(spec)
-        renderer = MeshRenderer()
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-        try:
+        with staged_folder(out, self.overwrite) as tmp:
+            progress(Progress(0, len(tasks), {}, None, "building scene textures"))
+            meshes = build_scene(spec)
+            renderer = MeshRenderer()
             last_preview = -1e9
             for k, t in enumerate(tasks):
                 if should_stop():
@@ -162,13 +152,9 @@ class GenerateSyntheticDataset:
                 what = t.split if t.scale == 1.0 and t.split != "test" else f"{t.split} {_scale_text(t.scale)}"
                 progress(Progress(k + 1, len(tasks), {}, preview, f"{what} view {t.index + 1}/{t.count}"))
             self._write_metadata(tmp, cams)
-            self._install(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         counts = {s: len(cams[s]) for s in SPLITS}
         return {"out_dir": str(out), "counts": counts, "images": len(tasks),
-                "scales": [float(s) for s in sorted(set([1.0, *spec.scales]))],
+                "scales": [float(s) for s in sorted({1.0, *spec.scales})],
                 "multiscale": str(out / MULTISCALE_FILE), "seconds": time.perf_counter() - t0}
 
     def _write_metadata(self, tmp: Path, cams: dict[str, list[Camera]]) -> None:
@@ -182,24 +168,6 @@ class GenerateSyntheticDataset:
                 write_transforms(tmp / e["transforms"], spec.fov_x, cams["test"],
                                  [f"./{e['folder']}/r_{i}" for i in range(len(cams["test"]))])
         _atomic_write_bytes(tmp / MULTISCALE_FILE, json.dumps(doc, indent=2).encode("utf-8"))
-
-    def _install(self, tmp: Path) -> None:
-        """Rename the finished temp folder into place; an existing folder is swapped out only now."""
-        out = self.out_dir
-        os.chmod(tmp, 0o755)
-        if out.is_dir():
-            self._check_target()  # someone may have filled it while we rendered
-            trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.rmdir(trash)
-            os.replace(out, trash)
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(trash, out)
-                raise
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
 
 
 def default_dataset_path(preset: str = "default", variant: str = "") -> Path:

@@ -35,8 +35,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -791,28 +789,18 @@ class GenerateUnboundedDataset:
         if not self.name:
             self.name = f"generate {self.spec.name} ({self.spec.width}x{self.spec.height}px)"
 
-    def _check_target(self) -> None:
-        out = self.out_dir
-        if out.exists() and not out.is_dir():
-            raise FileExistsError(f"{out}: exists and is not a folder; pick another output path")
-        if out.is_dir() and any(out.iterdir()) and not self.overwrite:
-            raise FileExistsError(f"{out}: folder exists and is not empty; choose another folder or overwrite it")
-
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
-        from assets.cache import atomic_save_image
+        from assets.cache import atomic_save_image, staged_folder
 
         t0 = time.perf_counter()
         spec = self.spec
-        self._check_target()
         out = self.out_dir
-        out.parent.mkdir(parents=True, exist_ok=True)
         cams, tasks = _plan(spec)
-        progress(Progress(0, len(tasks), {}, None, "building scene textures"))
-        meshes = build_scene(spec)
-        renderer = MeshRenderer()
         bounds: dict[tuple[str, int], tuple[float, float]] = {}
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-        try:
+        with staged_folder(out, self.overwrite) as tmp:
+            progress(Progress(0, len(tasks), {}, None, "building scene textures"))
+            meshes = build_scene(spec)
+            renderer = MeshRenderer()
             last_preview = -1e9
             for k, t in enumerate(tasks):
                 if should_stop():
@@ -839,14 +827,10 @@ class GenerateUnboundedDataset:
                 what = t.split if t.split != "test" else f"test {_scale_text(t.scale)}"
                 progress(Progress(k + 1, len(tasks), {}, preview, f"{what} view {t.index + 1}/{t.count}"))
             self._write_metadata(tmp, cams, bounds)
-            self._install(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         near = min(b[0] for b in bounds.values())
         far = max(b[1] for b in bounds.values())
         return {"out_dir": str(out), "counts": {s: len(cams[s]) for s in SPLITS}, "images": len(tasks),
-                "scales": [float(s) for s in sorted(set([1.0, *spec.scales]))], "near": near, "far": far,
+                "scales": [float(s) for s in sorted({1.0, *spec.scales})], "near": near, "far": far,
                 "multiscale": str(out / MULTISCALE_FILE), "seconds": time.perf_counter() - t0}
 
     def _write_metadata(self, tmp: Path, cams: dict[str, list[Camera]],
@@ -867,7 +851,7 @@ class GenerateUnboundedDataset:
         _write_json(tmp / TRANSFORMS_FILE, {**head, "frames": frames, **lists})
         base = Camera.from_fov(spec.fov_x, spec.width, spec.height, np.eye(4))
         entries = []
-        for s in sorted(set([1.0, *spec.scales])):
+        for s in sorted({1.0, *spec.scales}):
             folder, c = scale_folder(s), base.scaled(s)
             tname = TRANSFORMS_FILE if folder == "images" else f"transforms_test_x{scale_label(s)}.json"
             entries.append({"scale": float(s), "label": scale_label(s), "folder": folder, "transforms": tname,
@@ -885,23 +869,6 @@ class GenerateUnboundedDataset:
                     "Every image is a 16-sample supersampled render."})
         write_colmap_text(tmp / "sparse" / "0", all_cams, names)
 
-    def _install(self, tmp: Path) -> None:
-        """Rename the finished temp folder into place; an existing folder is swapped out only now."""
-        out = self.out_dir
-        os.chmod(tmp, 0o755)
-        if out.is_dir():
-            self._check_target()
-            trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.rmdir(trash)
-            os.replace(out, trash)
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(trash, out)
-                raise
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
 
 
 def default_unbounded_path(preset: str = "default") -> Path:
