@@ -131,7 +131,7 @@ def sample_cameras(spec: SceneSpec, split: str) -> list[Camera]:
                            height=spec.resolution, near=0.1, far=100.0) for e in eyes]
 
 
-def _tint(grey: np.ndarray, dark, light) -> np.ndarray:
+def tint(grey: np.ndarray, dark, light) -> np.ndarray:
     """Map a grey texture onto a two-colour ramp, so objects differ in colour as well as pattern."""
     g = grey[..., :1]
     return (np.asarray(dark, np.float32) * (1.0 - g) + np.asarray(light, np.float32) * g).astype(np.float32)
@@ -150,7 +150,7 @@ def _texel_angles(tex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
-def _bake(tex: np.ndarray, normals: np.ndarray, model: np.ndarray) -> np.ndarray:
+def bake(tex: np.ndarray, normals: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Multiply ``tex`` by Lambertian shading from :data:`LIGHT_DIR` for per-texel object-space ``normals``.
 
     The renderer's own lighting is a headlight (it follows the camera), which would give the same surface point a
@@ -164,46 +164,46 @@ def _bake(tex: np.ndarray, normals: np.ndarray, model: np.ndarray) -> np.ndarray
     return (tex[..., :3] * shade[..., None]).astype(np.float32)
 
 
-def _sphere_normals(tex):
+def sphere_normals(tex):
     u, v = _texel_angles(tex)
     lon, lat = 2 * math.pi * u, math.pi * (v - 0.5)
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], -1)
 
 
-def _torus_normals(tex):
+def torus_normals(tex):
     u, v = _texel_angles(tex)
     lam, phi = 2 * math.pi * u, 2 * math.pi * v
     return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], -1)
 
 
-def _tube_normals(tex):
+def tube_normals(tex):
     u, _ = _texel_angles(tex)
     lam = 2 * math.pi * u
     return np.stack([np.cos(lam), np.sin(lam), np.zeros_like(lam)], -1)
 
 
-def _flat(tex, normal):
+def flat(tex, normal):
     return np.broadcast_to(np.asarray(normal, np.float64), tex.shape[:2] + (3,))
 
 
-def _post(radius: float, height: float, segments: int, tex: np.ndarray, model: np.ndarray,
+def capped_post(radius: float, height: float, segments: int, tex: np.ndarray, model: np.ndarray,
           name: str) -> list[TexturedMesh]:
     """A capped cylinder as side + top cap, each with its own baked texture (the bottom rests on the ground)."""
-    side = P.cylinder(radius, height, segments, caps=False, texture=_bake(tex, _tube_normals(tex), model),
+    side = P.cylinder(radius, height, segments, caps=False, texture=bake(tex, tube_normals(tex), model),
                       model=model, name=name)
-    top = P.disc(radius, segments, texture=_bake(tex, _flat(tex, (0, 0, 1)), model),
+    top = P.disc(radius, segments, texture=bake(tex, flat(tex, (0, 0, 1)), model),
                  model=model @ P.trs((0.0, 0.0, height / 2)), name=f"{name}_top")
     return [side, top]
 
 
-def _box_faces(size: float, tex: np.ndarray, model: np.ndarray, name: str) -> list[TexturedMesh]:
+def box_faces(size: float, tex: np.ndarray, model: np.ndarray, name: str) -> list[TexturedMesh]:
     """The box as six single-face meshes, so each face gets its own (constant) baked shading."""
     b = P.box(size, model=model)
     faces = []
     for k in range(6):
         vs = slice(4 * k, 4 * k + 4)
         faces.append(TexturedMesh(b.positions[vs], b.normals[vs], b.uvs[vs], b.faces[2 * k:2 * k + 2] - 4 * k,
-                                  _bake(tex, _flat(tex, b.normals[4 * k]), model), model=model, name=f"{name}_{k}"))
+                                  bake(tex, flat(tex, b.normals[4 * k]), model), model=model, name=f"{name}_{k}"))
     return faces
 
 
@@ -212,21 +212,21 @@ def studio_objects(texture_size: int = 512, seed: int = 0) -> list[TexturedMesh]
     striped post on a checkered ground disc (z = −0.3), with a world-fixed light baked into the textures (render
     them unlit). The sphere contains the origin, so every view's centre pixel sees an object."""
     n = texture_size
-    ground = _tint(T.checkerboard(n, cells=32), (0.18, 0.2, 0.24), (0.85, 0.83, 0.78))
-    sphere_tex = _tint(T.checkerboard(n, cells=24), (0.55, 0.08, 0.1), (0.98, 0.92, 0.8))
-    zone = _tint(T.zone_plate(n), (0.05, 0.12, 0.35), (0.95, 0.95, 0.88))
+    ground = tint(T.checkerboard(n, cells=32), (0.18, 0.2, 0.24), (0.85, 0.83, 0.78))
+    sphere_tex = tint(T.checkerboard(n, cells=24), (0.55, 0.08, 0.1), (0.98, 0.92, 0.8))
+    zone = tint(T.zone_plate(n), (0.05, 0.12, 0.35), (0.95, 0.95, 0.88))
     scales_tex = T.fish_scales(n, seed, scales=24.0)
     m_ground, m_sphere = P.trs((0.0, 0.0, -0.3)), P.trs((0.0, 0.0, 0.2))
     m_torus = P.trs((-0.58, 0.4, 0.06), (90.0, 0.0, 40.0))
     return [
-        P.disc(1.05, 128, texture=_bake(ground, _flat(ground, (0, 0, 1)), m_ground), model=m_ground, name="ground"),
-        *_post(0.1, 0.16, 48, T.stripes(n, seed + 1), P.trs((0.0, 0.0, -0.22)), "pedestal"),
-        P.uv_sphere(0.35, 96, 48, texture=_bake(sphere_tex, _sphere_normals(sphere_tex), m_sphere), model=m_sphere,
+        P.disc(1.05, 128, texture=bake(ground, flat(ground, (0, 0, 1)), m_ground), model=m_ground, name="ground"),
+        *capped_post(0.1, 0.16, 48, T.stripes(n, seed + 1), P.trs((0.0, 0.0, -0.22)), "pedestal"),
+        P.uv_sphere(0.35, 96, 48, texture=bake(sphere_tex, sphere_normals(sphere_tex), m_sphere), model=m_sphere,
                     name="sphere"),
-        *_box_faces(0.42, zone, P.trs((0.56, 0.5, -0.09), (0.0, 0.0, 25.0)), "box"),
-        P.torus(0.27, 0.09, 96, 32, texture=_bake(scales_tex, _torus_normals(scales_tex), m_torus), model=m_torus,
+        *box_faces(0.42, zone, P.trs((0.56, 0.5, -0.09), (0.0, 0.0, 25.0)), "box"),
+        P.torus(0.27, 0.09, 96, 32, texture=bake(scales_tex, torus_normals(scales_tex), m_torus), model=m_torus,
                 name="torus"),
-        *_post(0.14, 0.5, 64, T.stripes(n, seed + 2), P.trs((0.12, -0.66, -0.05)), "post"),
+        *capped_post(0.14, 0.5, 64, T.stripes(n, seed + 2), P.trs((0.12, -0.66, -0.05)), "post"),
     ]
 
 

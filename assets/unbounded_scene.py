@@ -30,14 +30,14 @@ import numpy as np
 from assets import primitives as P
 from assets import textures as T
 from assets.synthetic_scene import (  # the bounded scene's baking helpers: one lighting model for both scenes
-    _bake,
-    _box_faces,
-    _flat,
-    _post,
-    _sphere_normals,
-    _tint,
-    _torus_normals,
-    _tube_normals,
+    bake,
+    box_faces,
+    capped_post,
+    flat,
+    sphere_normals,
+    tint,
+    torus_normals,
+    tube_normals,
 )
 from render.camera import Camera
 from render.mesh import TexturedMesh
@@ -343,8 +343,8 @@ def _tree(pos: tuple[float, float], trunk_h: float, crown_r: float, bark: np.nda
     m_trunk = P.trs((x, y, trunk_h / 2))
     m_crown = P.trs((x, y, trunk_h + 0.7 * crown_r))
     trunk = P.cylinder(0.08 * crown_r + 0.15, trunk_h, 32, caps=False, model=m_trunk, name=f"trunk_{k}",
-                       texture=_bake(bark, _tube_normals(bark), m_trunk))
-    crown = P.uv_sphere(crown_r, 48, 24, texture=_bake(leaves, _sphere_normals(leaves), m_crown), model=m_crown,
+                       texture=bake(bark, tube_normals(bark), m_trunk))
+    crown = P.uv_sphere(crown_r, 48, 24, texture=bake(leaves, sphere_normals(leaves), m_crown), model=m_crown,
                         name=f"crown_{k}")
     return [trunk, crown]
 
@@ -353,32 +353,32 @@ def garden360(spec: UnboundedSceneSpec) -> list[TexturedMesh]:
     """All meshes of the garden360 scene for ``spec`` (deterministic for a given spec); render them unlit."""
     n, seed = spec.texture_size, spec.seed
     # near: the bounded scene's kit, standing on the ground (z = 0)
-    sphere_tex = _tint(T.checkerboard(n, cells=24), (0.55, 0.08, 0.1), (0.98, 0.92, 0.8))
-    zone = _tint(T.zone_plate(n), (0.05, 0.12, 0.35), (0.95, 0.95, 0.88))
+    sphere_tex = tint(T.checkerboard(n, cells=24), (0.55, 0.08, 0.1), (0.98, 0.92, 0.8))
+    zone = tint(T.zone_plate(n), (0.05, 0.12, 0.35), (0.95, 0.95, 0.88))
     scales_tex = T.fish_scales(n, seed, scales=24.0)
-    bench_tex = _tint(T.checkerboard(n, cells=16), (0.30, 0.16, 0.06), (0.85, 0.62, 0.35))
+    bench_tex = tint(T.checkerboard(n, cells=16), (0.30, 0.16, 0.06), (0.85, 0.62, 0.35))
     m_sphere, m_torus = P.trs((0.0, 0.0, 0.73)), P.trs((-0.75, 0.5, 0.37), (90.0, 0.0, 40.0))
     meshes = [
-        *_post(0.16, 0.35, 48, T.stripes(n, seed + 1), P.trs((0.0, 0.0, 0.175)), "pedestal"),
-        P.uv_sphere(0.38, 96, 48, texture=_bake(sphere_tex, _sphere_normals(sphere_tex), m_sphere), model=m_sphere,
+        *capped_post(0.16, 0.35, 48, T.stripes(n, seed + 1), P.trs((0.0, 0.0, 0.175)), "pedestal"),
+        P.uv_sphere(0.38, 96, 48, texture=bake(sphere_tex, sphere_normals(sphere_tex), m_sphere), model=m_sphere,
                     name="sphere"),
-        *_box_faces(0.5, zone, P.trs((0.8, 0.55, 0.25), (0.0, 0.0, 25.0)), "box"),
-        P.torus(0.28, 0.09, 96, 32, texture=_bake(scales_tex, _torus_normals(scales_tex), m_torus), model=m_torus,
+        *box_faces(0.5, zone, P.trs((0.8, 0.55, 0.25), (0.0, 0.0, 25.0)), "box"),
+        P.torus(0.28, 0.09, 96, 32, texture=bake(scales_tex, torus_normals(scales_tex), m_torus), model=m_torus,
                 name="torus"),
-        *_post(0.13, 0.9, 64, T.stripes(n, seed + 2), P.trs((0.25, -0.85, 0.45)), "post"),
-        *_box_faces((0.75, 0.3, 0.24), bench_tex, P.trs((-0.6, -0.65, 0.12), (0.0, 0.0, -30.0)), "bench"),
+        *capped_post(0.13, 0.9, 64, T.stripes(n, seed + 2), P.trs((0.25, -0.85, 0.45)), "post"),
+        *box_faces((0.75, 0.3, 0.24), bench_tex, P.trs((-0.6, -0.65, 0.12), (0.0, 0.0, -30.0)), "bench"),
     ]
     # the ground, to ground_radius
-    grass = _tint(T.checkerboard(n, cells=8), (0.16, 0.30, 0.10), (0.42, 0.58, 0.24))
+    grass = tint(T.checkerboard(n, cells=8), (0.16, 0.30, 0.10), (0.42, 0.58, 0.24))
     grass = grass * (0.85 + 0.15 * T.stripes(n, seed + 3)[..., :1])
-    meshes += log_polar_ground(spec.ground_radius, _bake(grass, _flat(grass, (0, 0, 1)), np.eye(4)),
+    meshes += log_polar_ground(spec.ground_radius, bake(grass, flat(grass, (0, 0, 1)), np.eye(4)),
                                rings=max(32, n // 4), segments=max(64, n // 2))
     # middle distance: trees and houses at seeded places between TREES_MIN_DISTANCE and 60
     rng = np.random.default_rng([seed, 504])
-    bark = _tint(T.stripes(n, seed + 4), (0.18, 0.11, 0.05), (0.45, 0.32, 0.2))
-    leaves = _tint(T.fish_scales(n, seed + 5, scales=16.0)[..., 1:2].repeat(3, -1), (0.05, 0.2, 0.06),
+    bark = tint(T.stripes(n, seed + 4), (0.18, 0.11, 0.05), (0.45, 0.32, 0.2))
+    leaves = tint(T.fish_scales(n, seed + 5, scales=16.0)[..., 1:2].repeat(3, -1), (0.05, 0.2, 0.06),
                    (0.35, 0.62, 0.2))
-    brick = _tint(T.checkerboard(n, cells=32), (0.45, 0.18, 0.12), (0.85, 0.7, 0.6))
+    brick = tint(T.checkerboard(n, cells=32), (0.45, 0.18, 0.12), (0.85, 0.7, 0.6))
     n_trees, n_houses = 10, 5
     az = 2 * np.pi * (np.arange(n_trees + n_houses) + rng.uniform(0.1, 0.9, n_trees + n_houses)) / (n_trees + n_houses)
     az = rng.permutation(az)
@@ -391,7 +391,7 @@ def garden360(spec: UnboundedSceneSpec) -> list[TexturedMesh]:
         size = rng.uniform(3.0, 6.0, 3) * np.array([1.0, 1.0, 0.8])
         m = P.trs((dist[k] * math.cos(az[k]), dist[k] * math.sin(az[k]), size[2] / 2), (0.0, 0.0,
                                                                                          rng.uniform(0, 90)))
-        meshes += _box_faces(tuple(size), brick, m, f"house_{k}")
+        meshes += box_faces(tuple(size), brick, m, f"house_{k}")
     # far: mountains, then the sky dome
     rm = spec.mountain_radius
     z_lo, z_hi = MOUNTAIN_BOTTOM * rm, rm * math.tan(math.radians(MOUNTAIN_ELEVATION_DEG[1]))

@@ -150,7 +150,7 @@ def _number(path: Path, where: str, key: str, value: Any, positive: bool = True)
     return v
 
 
-def _image_file(root: Path, file_path: Any, tpath: Path, i: int) -> Path:
+def resolve_image_file(root: Path, file_path: Any, tpath: Path, i: int) -> Path:
     """Resolve a frame's ``file_path`` (nerf_synthetic omits the extension; nerfstudio includes it)."""
     if not isinstance(file_path, str) or not file_path:
         raise DatasetError(f"{tpath}: frame {i} has no 'file_path' string")
@@ -210,7 +210,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(f)
 
 
-class _Intrinsics:
+class TransformsIntrinsics:
     """Per-frame intrinsics: nerfstudio keys (frame overrides global) or nerf_synthetic ``camera_angle_x``."""
 
     KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
@@ -264,7 +264,7 @@ def load_transforms_cameras(path: str | os.PathLike) -> list[Camera]:
     if path.is_dir():
         path = path / "transforms.json"
     data = read_transforms(path)
-    intr = _Intrinsics(path, data)
+    intr = TransformsIntrinsics(path, data)
     cams = []
     size_cache: tuple[int, int] | None = None
     for i, fr in enumerate(data["frames"]):
@@ -272,7 +272,7 @@ def load_transforms_cameras(path: str | os.PathLike) -> list[Camera]:
         size = None
         if not any(k in fr or k in data for k in ("w", "h")):
             if size_cache is None:  # nerf_synthetic: one size for the whole file, read from the first image
-                size_cache = _image_size(_image_file(path.parent, fr.get("file_path"), path, i))
+                size_cache = _image_size(resolve_image_file(path.parent, fr.get("file_path"), path, i))
             size = size_cache
         cams.append(intr.camera(i, fr, c2w, size))
     return cams
@@ -368,7 +368,7 @@ def load_nerf_synthetic(root: str | os.PathLike, split: str = "train", *, scale:
             raise DatasetError(f"{tpath}: transforms file not found (split '{split}'; found {have or 'none'})")
     data = read_transforms(tpath)
     frames = data["frames"][:max_frames] if max_frames else data["frames"]
-    intr = _Intrinsics(tpath, data)
+    intr = TransformsIntrinsics(tpath, data)
     bg_arr = np.asarray(bg, dtype=np.float32)
 
     images = alphas = None  # filled frame by frame: peak memory stays one image above the result
@@ -376,7 +376,7 @@ def load_nerf_synthetic(root: str | os.PathLike, split: str = "train", *, scale:
     first_size: tuple[int, int] | None = None
     for i, fr in enumerate(frames):
         c2w = _c2w(tpath, i, fr)
-        ipath = _image_file(root, fr.get("file_path"), tpath, i)
+        ipath = resolve_image_file(root, fr.get("file_path"), tpath, i)
         rgba = read_image(ipath)
         size = (rgba.shape[1], rgba.shape[0])
         cam = intr.camera(i, fr, c2w, base).scaled(float(entry["scale"])) if entry else intr.camera(i, fr, c2w, size)

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from assets.cache import atomic_write_bytes
 from assets.unbounded_scene import (
     UnboundedSceneSpec,
     build_scene,
@@ -54,14 +55,13 @@ from assets.unbounded_scene import (
 from methods.datasets.nerf_synthetic import (
     MULTISCALE_FILE,
     DatasetError,
-    _atomic_write_bytes,
-    _image_file,
-    _Intrinsics,
+    TransformsIntrinsics,
     area_resize,
     checked_c2w,
     read_image,
     read_multiscale,
     read_transforms,
+    resolve_image_file,
     scale_label,
 )
 from methods.jobs import JobCancelled, Progress, ProgressFn, StopFn
@@ -302,7 +302,7 @@ def _bound(path: Path, where: str, value: Any, key: str) -> float:
 
 
 def _nerfstudio_cameras(tpath: Path, data: dict[str, Any]) -> list[tuple[str, Camera, float | None, float | None]]:
-    intr = _Intrinsics(tpath, data)
+    intr = TransformsIntrinsics(tpath, data)
     out = []
     for i, fr in enumerate(data["frames"]):
         c2w = checked_c2w(fr, f"{tpath}: frame {i}")
@@ -401,7 +401,7 @@ def _nerfstudio(root: Path, split: str, scale: float, factor: int) -> tuple[list
     frames = []
     for i in idx:
         fp, cam, near, far = cams[i]
-        path = _image_file(root, fp, tpath, i) if folder_factor == 1 else root / _downscaled(fp, folder_factor)
+        path = resolve_image_file(root, fp, tpath, i) if folder_factor == 1 else root / _downscaled(fp, folder_factor)
         if folder_factor != 1 and not path.is_file():
             raise DatasetError(f"{tpath}: frame {i} image '{fp}' at factor {folder_factor} not found (looked for "
                                f"{path}); restore it or pick another factor")
@@ -698,7 +698,7 @@ def _frame_doc(cam: Camera, file_path: str, near: float, far: float) -> dict[str
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    _atomic_write_bytes(path, json.dumps(doc, indent=2).encode("utf-8"))
+    atomic_write_bytes(path, parents=True, data=json.dumps(doc, indent=2).encode("utf-8"))
 
 
 def write_colmap_text(folder: str | os.PathLike, cameras: list[Camera], names: list[str]) -> None:
@@ -716,10 +716,10 @@ def write_colmap_text(folder: str | os.PathLike, cameras: list[Camera], names: l
         q, t = rotmat_to_qvec(cam.world_to_cam[:3, :3]), cam.world_to_cam[:3, 3]
         img_lines.append(" ".join([str(k), *(repr(float(v)) for v in q), *(repr(float(v)) for v in t), str(k), name]))
         img_lines.append("")
-    _atomic_write_bytes(folder / "cameras.txt", ("\n".join(cam_lines) + "\n").encode("utf-8"))
-    _atomic_write_bytes(folder / "images.txt", ("\n".join(img_lines) + "\n").encode("utf-8"))
-    _atomic_write_bytes(folder / "points3D.txt",
-                        b"# 3D point list (empty: the scene is known analytically, not reconstructed)\n")
+    atomic_write_bytes(folder / "cameras.txt", parents=True, data=("\n".join(cam_lines) + "\n").encode("utf-8"))
+    atomic_write_bytes(folder / "images.txt", parents=True, data=("\n".join(img_lines) + "\n").encode("utf-8"))
+    atomic_write_bytes(folder / "points3D.txt", parents=True,
+                       data=b"# 3D point list (empty: the scene is known analytically, not reconstructed)\n")
 
 
 def scale_folder(scale: float) -> str:
