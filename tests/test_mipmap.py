@@ -244,6 +244,8 @@ def test_eval_gaussians_adds_mipmap_rows_in_the_direction_schema(tiny_scene, tmp
     print(f"mipmap-3dgs vs 3dgs at 1/2: +{gain:.2f} dB; avg {rows['3dgs']['psnr']['avg']:.2f} -> "
           f"{rows['mipmap-3dgs']['psnr']['avg']:.2f}")
     assert gain > 3.0
+    targets = rows["mipmap-3dgs"]["pseudo_gt_psnr"]  # the targets' own PSNR: area renders beat 3DGS's aliasing
+    assert set(targets) == {"1/2", "1/4", "1/8"} and targets["1/2"] > rows["3dgs"]["psnr"]["1/2"]
     between = rows["mipmap-3dgs"]["between"]["3/8"]  # half-way between the ¼ and ½ levels, true GT rendered now
     assert (between["lower_scale"], between["upper_scale"]) == ("1/4", "1/2") and between["gt_source"] == "rendered now"
     assert sum(between["weights"]) == pytest.approx(1.0, abs=1e-3)

@@ -97,6 +97,9 @@ def format_report(result: dict[str, Any]) -> str:
         parts.append("")
         parts.append(format_table(f"{s['title']} (train {size}) — SSIM", cols,
                                   {m: [*v, s["ssim_avg"][m]] for m, v in s["ssim"].items()}, 3))
+        for method, t in s.get("pseudo_gt_psnr", {}).items():
+            parts.append(f"{method}: its pseudo-GT itself scores " +
+                         ", ".join(f"{v:.2f} dB at x{k}" for k, v in t.items()) + " against the true images")
         if s.get("between"):
             parts.append("")
             parts.append(format_between(s["between"]))
@@ -275,7 +278,8 @@ class StmtBenchmark:
         """A Mipmap-GS row: the base model at its own scale, and at every other test scale a copy finetuned on
         pseudo-GT (the variant the row's name spells: provider, poses, image source, position LR, densification),
         evaluated at the test scales and, as a stack, half-way between them (``between``)."""
-        from methods.gaussians.mipmap import finetune_level, make_pseudo_gt, pose_set, source_images
+        from methods.gaussians.mipmap import finetune_level, make_pseudo_gt, pose_set, scale_label, source_images
+        from methods.metrics import psnr
 
         v = self.variant(method)
         base, _ = self._get_model(setting, v.base, progress, should_stop)
@@ -288,6 +292,7 @@ class StmtBenchmark:
                                 white_background=self.config.white_background)
         ps, ss, secs = [], [], 0.0
         levels: dict[float, Any] = {1.0: base}
+        target_psnr: dict[str, float] = {}
         for k, s in enumerate(setting.eval_scales):
             rel = s / setting.train_scale
             if abs(rel - 1.0) < 1e-9:
@@ -297,6 +302,8 @@ class StmtBenchmark:
                 level_cams = [c.scaled(rel) for c in cams]
                 size = (level_cams[0].width, level_cams[0].height)
                 targets = make_pseudo_gt(kind, sources, size, zoom_in=rel > 1, gt=gts[s].images)
+                if v.poses == "test":  # how good the targets themselves are: a bound for what finetuning can reach
+                    target_psnr[scale_label(rel)] = float(np.mean([psnr(a, b) for a, b in zip(targets, gts[s].images)]))
                 t0 = time.perf_counter()
                 tag = f"{setting.key}/{method} x{rel:g}"
 
@@ -334,6 +341,8 @@ class StmtBenchmark:
         out["ssim_avg"][method] = float(np.mean(ss))
         out.setdefault("finetune_seconds", {})[method] = secs
         out.setdefault("between", {})[method] = self._between(setting, levels, spec)
+        if target_psnr:
+            out.setdefault("pseudo_gt_psnr", {})[method] = target_psnr
 
 
     def _level_dir(self, setting: StmtSetting, method: str, variant) -> Path:
@@ -463,7 +472,9 @@ def by_direction(result: dict[str, Any]) -> dict[str, Any]:
         view[direction] = {m: {"psnr": {**dict(zip(labels, st["psnr"][m])), "avg": st["psnr_avg"][m]},
                                "ssim": {**dict(zip(labels, st["ssim"][m])), "avg": st["ssim_avg"][m]},
                                "seconds": st.get("finetune_seconds", {}).get(m, 0.0),
-                               **({"between": st["between"][m]} if m in st.get("between", {}) else {})}
+                               **({"between": st["between"][m]} if m in st.get("between", {}) else {}),
+                               **({"pseudo_gt_psnr": st["pseudo_gt_psnr"][m]} if m in st.get("pseudo_gt_psnr", {})
+                                  else {})}
                            for m in st["psnr"]}
     return view
 
