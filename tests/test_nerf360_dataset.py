@@ -415,55 +415,66 @@ def _edit(path: Path, fn) -> None:
     path.write_text(json.dumps(doc))
 
 
-def _error(fn, *needles: str) -> str:
+def _message(fn) -> str:
+    """The one-line DatasetError ``fn`` must raise."""
     with pytest.raises(DatasetError) as e:
         fn()
-    msg = _one_line(e)
-    for n in needles:
-        assert n in msg, msg
-    return msg
+    return _one_line(e)
 
 
 def test_bad_nerfstudio_inputs(broken, tiny):
     tj = broken / "transforms.json"
-    _error(lambda: load_unbounded(broken / "nope"), "nope: dataset folder not found")
-    _error(lambda: load_unbounded(broken, "train", layout="llff"), "poses_bounds.npy: file not found")
+    msg = _message(lambda: load_unbounded(broken / "nope"))
+    assert "nope: dataset folder not found" in msg, msg
+    msg = _message(lambda: load_unbounded(broken, "train", layout="llff"))
+    assert "poses_bounds.npy: file not found" in msg, msg
     _edit(tj, lambda d: d["frames"][2].update(transform_matrix=np.eye(3).tolist()))
-    _error(lambda: load_unbounded(broken), "transforms.json: frame 2 'transform_matrix' must be 4x4")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "transforms.json: frame 2 'transform_matrix' must be 4x4" in msg, msg
 
     def poison(d):
         d["frames"][2]["transform_matrix"][0][3] = float("nan")
 
     shutil.copy(tiny[0] / "transforms.json", tj)
     _edit(tj, poison)
-    _error(lambda: load_unbounded(broken), "transforms.json: frame 2 'transform_matrix' contains NaN")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "transforms.json: frame 2 'transform_matrix' contains NaN" in msg, msg
     tj.write_text("{\"frames\": [")
-    _error(lambda: load_unbounded(broken), "transforms.json: not valid JSON")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "transforms.json: not valid JSON" in msg, msg
     tj.unlink()
-    _error(lambda: load_unbounded(broken, layout="nerfstudio"), "transforms.json: transforms file not found")
+    msg = _message(lambda: load_unbounded(broken, layout="nerfstudio"))
+    assert "transforms.json: transforms file not found" in msg, msg
     shutil.rmtree(broken / "sparse")
-    _error(lambda: load_unbounded(broken), str(broken), "no unbounded dataset here")
+    msg = _message(lambda: load_unbounded(broken))
+    assert str(broken) in msg and "no unbounded dataset here" in msg, msg
 
 
 def test_bad_nerfstudio_frames(broken, tiny):
     tj = broken / "transforms.json"
     _edit(tj, lambda d: d["frames"][0].update(near=-1))
-    _error(lambda: load_unbounded(broken), "transforms.json: frame 0 'near' must be a finite positive number")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "transforms.json: frame 0 'near' must be a finite positive number" in msg, msg
     shutil.copy(tiny[0] / "transforms.json", tj)
     _edit(tj, lambda d: d["frames"][1].update(fl_x=float("nan")))
-    _error(lambda: load_unbounded(broken), "transforms.json: frame 1 'fl_x' must be a finite positive number")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "transforms.json: frame 1 'fl_x' must be a finite positive number" in msg, msg
     shutil.copy(tiny[0] / "transforms.json", tj)
     _edit(tj, lambda d: d["test_filenames"].append("images/ghost.png"))
-    _error(lambda: load_unbounded(broken, "test"), "'test_filenames' names 1 file(s) with no frame",
-           "images/ghost.png")
+    msg = _message(lambda: load_unbounded(broken, "test"))
+    assert "'test_filenames' names 1 file(s) with no frame" in msg and "images/ghost.png" in msg, msg
     shutil.copy(tiny[0] / "transforms.json", tj)
     iio.imwrite(broken / "images" / "train_0001.png", np.zeros((10, 20, 3), np.uint8))
-    _error(lambda: load_unbounded(broken), "train_0001.png: image is 20x10 but nerfstudio says 32x24")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "train_0001.png: image is 20x10 but nerfstudio says 32x24" in msg, msg
     (broken / "images" / "train_0002.png").unlink()
-    _error(lambda: load_unbounded(broken), "transforms.json: frame 2 image 'images/train_0002.png' not found")
+    msg = _message(lambda: load_unbounded(broken))
+    assert "transforms.json: frame 2 image 'images/train_0002.png' not found" in msg, msg
     (broken / "images" / "val_0000.png").write_bytes(b"not a png at all")
-    _error(lambda: load_unbounded(broken, "val"), "cannot read image", "val_0000.png")
-    _error(lambda: load_unbounded(broken, "nope"), "unknown split 'nope'")
+    msg = _message(lambda: load_unbounded(broken, "val"))
+    assert "cannot read image" in msg and "val_0000.png" in msg, msg
+    msg = _message(lambda: load_unbounded(broken, "nope"))
+    assert "unknown split 'nope'" in msg, msg
 
 
 def test_bad_llff_inputs(llff_scene):
@@ -471,30 +482,40 @@ def test_bad_llff_inputs(llff_scene):
     pb = root / "poses_bounds.npy"
     good = np.load(pb)
     np.save(pb, good[:, :15])
-    _error(lambda: load_unbounded(root), "poses_bounds.npy: must be an N x 17 numeric array", "(10, 15)")
+    msg = _message(lambda: load_unbounded(root))
+    assert "poses_bounds.npy: must be an N x 17 numeric array" in msg and "(10, 15)" in msg, msg
     bad = good.copy()
     bad[3, 5] = np.nan
     np.save(pb, bad)
-    _error(lambda: load_unbounded(root), "poses_bounds.npy: row 3 contains NaN")
+    msg = _message(lambda: load_unbounded(root))
+    assert "poses_bounds.npy: row 3 contains NaN" in msg, msg
     bad = good.copy()
     bad[4, 15:] = [5.0, 1.0]
     np.save(pb, bad)
-    _error(lambda: load_unbounded(root), "poses_bounds.npy: row 4 bounds", "0 < near < far")
+    msg = _message(lambda: load_unbounded(root))
+    assert "poses_bounds.npy: row 4 bounds" in msg and "0 < near < far" in msg, msg
     bad = good.copy()
     bad[2, 0:3] *= 2.0  # a scaled "rotation"
     np.save(pb, bad)
-    _error(lambda: load_unbounded(root), "poses_bounds.npy: row 2: rotation is not orthonormal")
+    msg = _message(lambda: load_unbounded(root))
+    assert "poses_bounds.npy: row 2: rotation is not orthonormal" in msg, msg
     np.save(pb, good[:9])
-    _error(lambda: load_unbounded(root), "poses_bounds.npy: has 9 poses but", "holds 10 images")
+    msg = _message(lambda: load_unbounded(root))
+    assert "poses_bounds.npy: has 9 poses but" in msg and "holds 10 images" in msg, msg
     pb.write_bytes(b"garbage, not numpy")
-    _error(lambda: load_unbounded(root, layout="llff"), "poses_bounds.npy: not a readable .npy array")
+    msg = _message(lambda: load_unbounded(root, layout="llff"))
+    assert "poses_bounds.npy: not a readable .npy array" in msg, msg
     np.save(pb, good)
     iio.imwrite(root / "images" / "DSC00003.png", np.zeros((20, 40, 3), np.uint8))
-    _error(lambda: load_unbounded(root), "DSC00003.png: image is 40x20 but llff says 40x30")
+    msg = _message(lambda: load_unbounded(root))
+    assert "DSC00003.png: image is 40x20 but llff says 40x30" in msg, msg
     iio.imwrite(root / "images_2" / "DSC00008.png", np.zeros((9, 20, 3), np.uint8))
-    _error(lambda: load_unbounded(root, "test", factor=2), "DSC00008.png: image is 20x9", "at factor 2")
-    _error(lambda: load_unbounded(root, factor=4), "images_4: image folder not found")
-    _error(lambda: load_unbounded(root, "test", 2.0), "no images at scale 2.0")
+    msg = _message(lambda: load_unbounded(root, "test", factor=2))
+    assert "DSC00008.png: image is 20x9" in msg and "at factor 2" in msg, msg
+    msg = _message(lambda: load_unbounded(root, factor=4))
+    assert "images_4: image folder not found" in msg, msg
+    msg = _message(lambda: load_unbounded(root, "test", 2.0))
+    assert "no images at scale 2.0" in msg, msg
 
 
 def test_bad_colmap_inputs(colmap_scene):
@@ -502,26 +523,33 @@ def test_bad_colmap_inputs(colmap_scene):
     model = root / "sparse" / "0"
     cams_txt, images_txt = (model / "cameras.txt").read_text(), (model / "images.txt").read_text()
     (model / "cameras.txt").write_text(cams_txt.replace("SIMPLE_PINHOLE", "OPENCV_FISHEYE"))
-    _error(lambda: load_unbounded(root), "cameras.txt: line 3: unsupported camera model OPENCV_FISHEYE",
-           "image_undistorter")
+    msg = _message(lambda: load_unbounded(root))
+    assert "cameras.txt: line 3: unsupported camera model OPENCV_FISHEYE" in msg and "image_undistorter" in msg, msg
     (model / "cameras.txt").write_text(cams_txt.replace("35.0 37.0 19.5 16.25", "35.0 37.0 19.5"))
-    _error(lambda: load_unbounded(root), "cameras.txt: line 2: PINHOLE takes 4 parameters, got 3")
+    msg = _message(lambda: load_unbounded(root))
+    assert "cameras.txt: line 2: PINHOLE takes 4 parameters, got 3" in msg, msg
     (model / "cameras.txt").write_text(cams_txt)
     first = next(line for line in images_txt.splitlines() if line and not line.startswith("#"))
     tok = first.split()
     (model / "images.txt").write_text(images_txt.replace(first, " ".join(tok[:8] + ["7"] + tok[9:])))
-    _error(lambda: load_unbounded(root), "images.txt: line 2: camera id 7 is not in cameras.txt")
+    msg = _message(lambda: load_unbounded(root))
+    assert "images.txt: line 2: camera id 7 is not in cameras.txt" in msg, msg
     (model / "images.txt").write_text(images_txt.replace(first, " ".join([tok[0], "0", "0", "0", "0"] + tok[5:])))
-    _error(lambda: load_unbounded(root), "images.txt: line 2: quaternion is zero")
+    msg = _message(lambda: load_unbounded(root))
+    assert "images.txt: line 2: quaternion is zero" in msg, msg
     (model / "images.txt").write_text(images_txt.replace(first, " ".join(tok[:5] + ["nan"] + tok[6:])))
-    _error(lambda: load_unbounded(root), "images.txt: line 2: quaternion or translation contains NaN")
+    msg = _message(lambda: load_unbounded(root))
+    assert "images.txt: line 2: quaternion or translation contains NaN" in msg, msg
     (model / "images.txt").write_text(images_txt)
     (root / "images" / "frame_004.png").unlink()
     with pytest.warns(UserWarning):
-        _error(lambda: load_unbounded(root), "images.txt: image 'frame_004.png' not found")
+        msg = _message(lambda: load_unbounded(root))
+        assert "images.txt: image 'frame_004.png' not found" in msg, msg
     (model / "images.txt").unlink()
-    _error(lambda: load_unbounded(root), "images.txt: file not found")
+    msg = _message(lambda: load_unbounded(root))
+    assert "images.txt: file not found" in msg, msg
     for f in ("cameras.txt", "points3D.txt"):
         (model / f).unlink()
     (model / "cameras.bin").write_bytes(b"\x00" * 16)
-    _error(lambda: load_unbounded(root), "only a binary COLMAP model", "model_converter")
+    msg = _message(lambda: load_unbounded(root))
+    assert "only a binary COLMAP model" in msg and "model_converter" in msg, msg
