@@ -140,11 +140,11 @@ class StmtBenchmark:
     max_eval_views: int = 0           # 0 = every test view
     name: str = "stmt benchmark (Gaussians)"
     log: Callable[[str], None] | None = None
-    _between_cache: dict = field(default_factory=dict, init=False, repr=False)
     pseudo_gt_out: str = "bilinear"   # Mipmap-GS rows: zoom-out pseudo-GT (bilinear as released, area, oracle)
     pseudo_gt_in: str = "bicubic"     # zoom-in pseudo-GT (bicubic, oracle)
     finetune_iterations: int = 1000
     finetune_densify: bool = True     # densification during finetuning (as released); off = only optimise
+    _between_cache: dict = field(default_factory=dict, init=False, repr=False)  # scale -> GT rendered once
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -344,10 +344,9 @@ class StmtBenchmark:
         if target_psnr:
             out.setdefault("pseudo_gt_psnr", {})[method] = target_psnr
 
-
     def _level_dir(self, setting: StmtSetting, method: str, variant) -> Path:
-        """Where a row's levels are finetuned and cached: keyed by everything that shapes them (the full variant,
-        flag defaults included, and the step count), next to the base models of this config."""
+        """Where a row's levels are finetuned and cached, next to the base models of this config: keyed by the
+        variant's settings that differ from the defaults (flag defaults and the step count included)."""
         from dataclasses import fields
 
         if self.model_dir is None:  # --load: finetune runs go to a scratch folder, never into the cwd
@@ -399,15 +398,13 @@ class StmtBenchmark:
                 continue
             acc = {"blended": [], "lower": [], "upper": []}
             for cam, img in zip(gt.cameras, gt.images):
-                def render(m, cam=cam):
-                    with torch.no_grad():
-                        return m.render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter,
-                                        background=bg).color.clamp(0, 1).numpy()
-
-                blended, used = blend_levels(models, scales, rel, render)
+                with torch.no_grad():  # each of the two levels rendered once, for the blend and on its own
+                    alone = {i: models[i].render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter,
+                                                 background=bg).color.clamp(0, 1).numpy() for i in pair}
+                blended, used = blend_levels(range(len(models)), scales, rel, alone.__getitem__)
                 acc["blended"].append(psnr(blended, img))
-                acc["lower"].append(psnr(render(models[pair[0]]), img))
-                acc["upper"].append(psnr(render(models[pair[1]]), img))
+                acc["lower"].append(psnr(alone[pair[0]], img))
+                acc["upper"].append(psnr(alone[pair[1]], img))
             label = _fraction(rel)
             rows[label] = {**{k: float(np.mean(v)) for k, v in acc.items()},
                            "lower_scale": scale_label(scales[pair[0]]), "upper_scale": scale_label(scales[pair[1]]),

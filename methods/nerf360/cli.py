@@ -8,13 +8,13 @@ from pathlib import Path
 from methods.cli import non_negative_int, positive_int
 
 
-def _presets() -> tuple[str, ...]:
+def preset_names() -> tuple[str, ...]:
     from methods.nerf360.config import TRAIN_PRESETS
 
     return tuple(TRAIN_PRESETS)
 
 
-def _scene_presets() -> tuple[str, ...]:
+def scene_preset_names() -> tuple[str, ...]:
     from assets.unbounded_scene import PRESETS
 
     return tuple(PRESETS)
@@ -24,9 +24,9 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="", metavar="FOLDER",
                    help="an unbounded dataset: ours (transforms.json), the real Mip-NeRF 360 layout "
                         "(poses_bounds.npy + images_N/) or a COLMAP text model (default: the generated --scene)")
-    p.add_argument("--scene", default="default", choices=_scene_presets(),
+    p.add_argument("--scene", default="default", choices=scene_preset_names(),
                    help="generated unbounded scene used when --dataset is not given (made on first use)")
-    p.add_argument("--config", default="cpu", choices=_presets(), help="model and training preset")
+    p.add_argument("--config", default="cpu", choices=preset_names(), help="model and training preset")
     p.add_argument("--steps", type=non_negative_int, default=0, help="training steps (0 = the preset's)")
 
 

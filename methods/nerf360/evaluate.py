@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,6 @@ class Nerf360Eval:
     chunk: int = 8192
     name: str = "eval mip-NeRF 360"
     log: Any = None
-    result: dict[str, Any] = field(default_factory=dict, init=False)
 
     def _model(self, progress: ProgressFn, should_stop: StopFn):
         from methods.nerf360.train import TRAIN_PRESETS, Nerf360Trainer, load_nerf360
@@ -120,41 +119,48 @@ class Nerf360Eval:
         out: dict[str, Any] = {"dataset": str(self.root), "config": cfg.name, "psnr": {}, "ssim": {}, "sampler": [],
                                "train_seconds": train_seconds, "views": self.max_views}
         t0 = time.perf_counter()
+
+        def score(ds, samples=None, with_ssim=False) -> dict[str, float]:
+            """Mean PSNR (and SSIM) of the first views of ``ds`` and the evaluations per ray it took."""
+            n = min(self.max_views, len(ds)) if self.max_views > 0 else len(ds)
+            ps, ss = [], []
+            for i in range(n):
+                if should_stop():
+                    from methods.jobs import JobCancelled
+
+                    raise JobCancelled("eval nerf360 cancelled")
+                r = model.render_image(ds.cameras[i], self.chunk, samples=samples, near=float(ds.near[i]),
+                                       far=float(ds.far[i]))
+                img = r.rgb.clamp(0, 1).numpy()
+                ps.append(float(psnr(img, ds.images[i])))
+                if with_ssim:
+                    ss.append(float(ssim(img, ds.images[i])))
+            return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)) if ss else float("nan"),
+                    "nerf_evals_per_ray": float(r.nerf_evals_per_ray), "proposal_evals_per_ray":
+                    float(r.prop_evals_per_ray)}
+
+        proposal_at_1 = None
         with torch.no_grad():
             for k, s in enumerate(scales):
                 ds = load_unbounded(self.root, "test", scale=s)
-                n = min(self.max_views, len(ds)) if self.max_views > 0 else len(ds)
-                progress(Progress(k, len(scales), message=f"rendering {n} test views at x{scale_name(s)} "
+                progress(Progress(k, len(scales), message=f"rendering test views at x{scale_name(s)} "
                                                           f"({ds.width}x{ds.height})"))
-                ps, ss = [], []
-                for i in range(n):
-                    if should_stop():
-                        from methods.jobs import JobCancelled
-
-                        raise JobCancelled("eval nerf360 cancelled")
-                    img = model.render_image(ds.cameras[i], self.chunk, near=float(ds.near[i]),
-                                             far=float(ds.far[i])).rgb.clamp(0, 1).numpy()
-                    ps.append(float(psnr(img, ds.images[i])))
-                    ss.append(float(ssim(img, ds.images[i])))
-                out["psnr"][scale_name(s)], out["ssim"][scale_name(s)] = float(np.mean(ps)), float(np.mean(ss))
+                r = score(ds, with_ssim=True)
+                out["psnr"][scale_name(s)], out["ssim"][scale_name(s)] = r["psnr"], r["ssim"]
+                if s == 1.0:
+                    proposal_at_1 = r  # the proposal row of the sampler table: same renders
             ds = load_unbounded(self.root, "test", scale=1.0)
-            n = min(self.max_views, len(ds)) if self.max_views > 0 else len(ds)
-            runs = [("proposal", None)] + [("uniform", uniform_samples(m)) for m in self.uniform_samples]
-            for j, (kind, samples) in enumerate(runs):
-                progress(Progress(j, len(runs), message=f"sampler: {kind} {samples or cfg.model.samples}"))
-                ps, evals = [], 0.0
-                for i in range(n):
-                    r = model.render_image(ds.cameras[i], self.chunk, samples=samples, near=float(ds.near[i]),
-                                           far=float(ds.far[i]))
-                    ps.append(float(psnr(r.rgb.clamp(0, 1).numpy(), ds.images[i])))
-                    evals = float(r.nerf_evals_per_ray)
-                out["sampler"].append({"sampler": kind, "nerf_evals_per_ray": evals, "psnr": float(np.mean(ps)),
-                                       **({"proposal_evals_per_ray": float(r.prop_evals_per_ray)}
-                                          if kind == "proposal" else {})})
+            prop = proposal_at_1 or score(ds)
+            out["sampler"].append({"sampler": "proposal", **{k: prop[k] for k in ("nerf_evals_per_ray", "psnr",
+                                                                                  "proposal_evals_per_ray")}})
+            for j, m in enumerate(self.uniform_samples):
+                progress(Progress(j, len(self.uniform_samples), message=f"sampler: uniform, {m} samples"))
+                r = score(ds, uniform_samples(m))
+                out["sampler"].append({"sampler": "uniform", "nerf_evals_per_ray": r["nerf_evals_per_ray"],
+                                       "psnr": r["psnr"]})
         prop = out["sampler"][0]
         out["equal_psnr_ratio"] = equal_psnr_ratio(prop, out["sampler"][1:])
         out["eval_seconds"] = time.perf_counter() - t0
-        self.result = out
         return out
 
 

@@ -13,9 +13,9 @@ class TrainNerf360Options:
     dataset: str = option("", label="dataset folder",
                           help="ours (transforms.json), the real Mip-NeRF 360 layout or a COLMAP text model; empty = "
                                "the generated unbounded scene")
-    scene: str = option("default", choices=cli._scene_presets(), label="generated scene",
+    scene: str = option("default", choices=cli.scene_preset_names(), label="generated scene",
                         help="which generated scene when no folder is given")
-    preset: str = option("cpu", choices=cli._presets(), help="model size and schedule")
+    preset: str = option("cpu", choices=cli.preset_names(), help="model size and schedule")
     steps: int = option(0, label="steps (0 = preset)", min=0, max=10_000_000, help="training steps")
     out_dir: str = option("", label="output folder", help="checkpoint folder; empty = <cache>/runs/...")
 
