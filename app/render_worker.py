@@ -1,10 +1,14 @@
 """Runs a view's LiveSource off the UI thread: the newest request wins, stale ones are dropped.
 
+A source with ``render_progressive(request)`` (an iterator of ever better frames) has each frame shown as it comes;
+a newer request stops the iteration after the current frame, so a moving camera cancels a slow refinement.
+
 The UI thread only ever calls :meth:`RenderWorker.submit` (non-blocking) and :meth:`RenderWorker.latest`
 (a lock-protected read of the newest finished frame); it never waits on a render.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -25,6 +29,7 @@ class Finished:
     rgba: np.ndarray  # (panel_h, panel_w, 4) float32, contiguous
     frame: Frame
     seconds: float
+    final: bool = True  # False for the partial frames of a progressive source while later passes are coming
 
 
 def fit_to_panel(image: np.ndarray, width: int, height: int, pad: float = 0.06) -> np.ndarray:
@@ -155,21 +160,33 @@ class RenderWorker:
                 self._in_flight = True
                 source = self._source
             t0 = time.perf_counter()
+            err, detail, cancelled = None, "", False
             try:
-                frame = source.render(request)
-                rgba = fit_to_panel(frame.rgba(), pw, ph)
-                err, detail = None, ""
+                progressive = getattr(source, "render_progressive", None)
+                frames = progressive(request) if progressive is not None else iter((source.render(request),))
+                try:
+                    for frame in frames:
+                        rgba = fit_to_panel(frame.rgba(), pw, ph)
+                        with self._cond:
+                            self._version += 1
+                            self._latest = Finished(self._version, request, rgba, frame, time.perf_counter() - t0,
+                                                    final=False)
+                            cancelled = self._pending is not None or self._stop
+                        if cancelled:  # a newer request (a moved camera) wins: stop this one between passes
+                            break
+                finally:
+                    if hasattr(frames, "close"):
+                        frames.close()
             except Exception as e:  # noqa: BLE001 - a bad render becomes a visible error, not a dead thread
-                frame, rgba = None, None
                 err = f"{type(e).__name__}: {e}".splitlines()[0]
                 detail = traceback.format_exc()
             dt = time.perf_counter() - t0
             with self._cond:
                 self._in_flight = False
                 self._error, self._error_detail = err, detail
-                if frame is not None:
-                    self._version += 1
-                    self._latest = Finished(self._version, request, rgba, frame, dt)
+                latest = self._latest
+                if err is None and latest is not None and latest.request is request and not cancelled:
+                    self._latest = dataclasses.replace(latest, seconds=dt, final=True)
                     self.last_seconds = dt
                     if not request.preview:
                         self.last_full_seconds = dt

@@ -104,6 +104,10 @@ class View:
         framing = getattr(self.source, "framing", None) if hasattr(self, "source") else None
         return np.asarray(framing().center if framing is not None else (0.0, 0.0, 0.0), dtype=np.float64)
 
+    def overlay(self, rgba: np.ndarray, request: RenderRequest) -> np.ndarray:
+        """Marks drawn over a finished frame before it is shown (a probe cross, …); the default draws none."""
+        return rgba
+
     def info(self) -> str:
         """Extra text for the view's info line (the source's ``describe()``)."""
         describe = getattr(self.source, "describe", None)
@@ -124,6 +128,23 @@ class View:
         """Show ``job``'s model once it publishes snapshots (``job.live``); ``on_ready(live)`` configures the
         source. If the job ends before that, its one-line error is shown in the view."""
         self._job = (handle, job, on_ready, what)
+
+    def start_and_follow(self, job_name: str, values: dict[str, Any], on_live: Callable[[Any, LiveTraining], None],
+                         what: str) -> Any:
+        """Start the Jobs-panel job ``job_name`` with ``values`` and follow its model (``on_live(job, live)``);
+        returns the job handle, or None with a one-line error in the view."""
+        spec = self.studio.launchers.get(job_name)
+        if spec is None:
+            self.show_error(f"the job '{job_name}' is not available")
+            return None
+        try:
+            job = spec.make_job(**values)
+        except (ValueError, TypeError) as e:
+            self.show_error(f"cannot start {what}: {one_line(e)}")
+            return None
+        handle = self.studio.jobs.submit(job)
+        self.follow_job(handle, job, lambda live: on_live(job, live), what)
+        return handle
 
     def stop_following(self) -> None:
         self._job, self.live = None, None
@@ -344,7 +365,7 @@ class View:
         w, h = self.panel_size
         if fin.rgba.shape[:2] != (h, w):
             return  # rendered for an older panel size; the new request is on its way
-        self.texture.show(fin.rgba)
+        self.texture.show(self.overlay(fin.rgba, fin.request))
         self.uploaded_version = fin.version
         self.uploaded_request = fin.request
 

@@ -159,19 +159,8 @@ class SplatView(View):
     # ----- training ---------------------------------------------------------------------------------------------
     def start_training(self, **overrides: Any):
         """Start the Gaussian training job with the form's options (``overrides`` win) and follow its model."""
-        spec = self.studio.launchers.get(TRAIN_JOB)
-        if spec is None:
-            self.show_error("the Gaussian training job is not available")
-            return None
         values = {**(self.train_form.values() if self.train_form else {}), **overrides}
-        try:
-            job = spec.make_job(**values)
-        except (ValueError, TypeError) as e:
-            self.show_error(f"cannot start training: {one_line(e)}")
-            return None
-        handle = self.studio.jobs.submit(job)
-        self.follow_job(handle, job, lambda live: self._on_live(job, live), "Gaussian training")
-        return handle
+        return self.start_and_follow(TRAIN_JOB, values, self._on_live, "Gaussian training")
 
     def _on_live(self, job, live: LiveTraining) -> None:
         info = self.source.follow(live, getattr(job, "root", "") or None)

@@ -45,6 +45,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
     p.add_argument("--out", default="", metavar="FOLDER", help="checkpoint folder (default: <cache>/runs/...)")
     p.add_argument("--resume", default="", metavar="CHECKPOINT", help="continue from this checkpoint.pt")
+    p.add_argument("--bundle", action="store_true",
+                   help="also write the result as the NeRF view's bundled demo (assets/nerf360/garden360_cpu.pt)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -60,6 +62,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"mip-NeRF 360 ({cfg.name}): {'cancelled at' if s['cancelled'] else 'trained'} {s['iterations']} steps "
           f"in {s['seconds']:.0f} s ({s['steps_per_s']:.1f} steps/s, {s['nan_steps']} skipped){held}")
     print(f"  checkpoint {s['checkpoint']}")
+    if args.bundle and not s["cancelled"]:
+        from methods.nerf360.demo import bundle_demo
+
+        print(f"  bundled as {bundle_demo(s['checkpoint'], trainer.root)}")
     return 0
 
 

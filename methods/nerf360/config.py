@@ -180,3 +180,36 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         steps=300, batch_rays=512, lr_init=1e-2, lr_final=1e-3, lr_delay_steps=20, lr_delay_mult=0.1,
         checkpoint_every=0, preview_interval_s=2.0, chunk=2048),
 }
+
+
+@dataclass(frozen=True)
+class SceneView:
+    """How a trained model wants to be looked at, stored in its checkpoint (and a live trainer's snapshot info).
+
+    ``focal`` is the training images' focal length in pixels — zoom 1 in a view, so the zoom slider keeps meaning
+    "sampling rate relative to training" and a view's cone radii compare with the training ones; ``eye`` is a held-out
+    camera's position and ``center`` the point the cameras look at; ``near``/``far`` the depth range rays use."""
+
+    focal: float
+    width: int
+    height: int
+    near: float
+    far: float
+    eye: tuple[float, float, float]
+    center: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        vals = (self.focal, self.near, self.far, *self.eye, *self.center)
+        if not all(math.isfinite(float(v)) for v in vals):
+            raise ValueError("scene view values must be finite")
+        if not (self.focal > 0 and 0 < self.near < self.far):
+            raise ValueError(f"need focal > 0 and 0 < near < far, got {self.focal}, {self.near}, {self.far}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "SceneView":
+        return SceneView(focal=float(d["focal"]), width=int(d["width"]), height=int(d["height"]),
+                         near=float(d["near"]), far=float(d["far"]),
+                         eye=tuple(float(v) for v in d["eye"]), center=tuple(float(v) for v in d["center"]))

@@ -135,6 +135,7 @@ class RenderOutput:
     far: Tensor                          # (B, 1)
     nerf_evals_per_ray: int
     prop_evals_per_ray: int
+    sample_rgb: Tensor | None = None     # (B, n, 3) colour of every NeRF interval (what the probe colours bins by)
 
 
 @dataclass
@@ -242,13 +243,16 @@ class Nerf360(nn.Module):
         return ipe_features(mean, cov, self.basis, cfg.ipe_min_deg, cfg.ipe_max_deg)
 
     def forward(self, rays: Rays, train: bool = False, anneal: float = 1.0,
-                generator: torch.Generator | None = None, samples: Sequence[int] | None = None) -> RenderOutput:
+                generator: torch.Generator | None = None, samples: Sequence[int] | None = None,
+                dilations: Sequence[float] | None = None) -> RenderOutput:
         """Render a bundle of rays (flattened to (B,)).
 
         ``train`` draws one jitter per ray per level (stratified, from ``generator``); at test the sample positions
         are deterministic. ``anneal`` is the exponent a applied to the resampling histograms (1 = as learned; the
         trainer passes :func:`methods.nerf360.sampling.anneal_exponent` of the training fraction). ``samples``
-        overrides the level schedule, e.g. :func:`uniform_samples` for proposal-free uniform sampling."""
+        overrides the level schedule, e.g. :func:`uniform_samples` for proposal-free uniform sampling; ``dilations``
+        the max-pool half-width ε_k of every resampling round (one per proposal round; default the config's
+        :func:`methods.nerf360.sampling.dilation_schedule`) — the sampler probe's knobs."""
         cfg = self.config
         sched = tuple(int(n) for n in (cfg.samples if samples is None else samples))
         if not sched or any(n < 1 for n in sched):
@@ -262,7 +266,11 @@ class Nerf360(nn.Module):
         dir_norm = torch.linalg.norm(directions, dim=-1, keepdim=True)
         viewdirs = rays.directions / torch.linalg.norm(rays.directions, dim=-1, keepdim=True)
         view_enc = pos_enc(viewdirs, 0, cfg.view_deg)[:, None, :]
-        dilations = [0.0, *dilation_schedule(sched, cfg.dilation_bias, cfg.dilation_mult)]
+        if dilations is None:
+            dilations = dilation_schedule(sched, cfg.dilation_bias, cfg.dilation_mult)
+        if len(dilations) != len(sched) - 1:
+            raise ValueError(f"need one dilation per proposal round ({len(sched) - 1}), got {len(dilations)}")
+        dilations = [0.0, *(float(e) for e in dilations)]
         history: list[tuple[Tensor, Tensor]] = []
         s_edges = weights = t_edges = rgb_samples = None
         for k, n in enumerate(sched):
@@ -285,7 +293,8 @@ class Nerf360(nn.Module):
         rgb = (weights[..., None] * rgb_samples).sum(-2)
         return RenderOutput(rgb=rgb, acc=1.0 - weights[..., -1], depth=median_depth(t_edges, weights),
                             history=history, t_edges=t_edges, near=rays.near, far=rays.far,
-                            nerf_evals_per_ray=sched[-1], prop_evals_per_ray=int(sum(sched[:-1])))
+                            nerf_evals_per_ray=sched[-1], prop_evals_per_ray=int(sum(sched[:-1])),
+                            sample_rgb=rgb_samples)
 
     # ----- whole images -------------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,10 +1,11 @@
-"""The mip-NeRF 360 family: ``train nerf360``, ``eval nerf360`` and the Jobs-panel training job."""
+"""The mip-NeRF 360 family: ``train nerf360``, ``eval nerf360``, the Jobs-panel training job and the NeRF view's
+source (a progressive renderer with the sampler probe)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from methods.nerf360 import cli
-from methods.plugin import Command, Family, JobSpec
+from methods.plugin import Command, Family, JobSpec, SourceSpec, lazy
 from render.options import option
 
 
@@ -46,5 +47,9 @@ FAMILY = Family(
     ),
     jobs=(JobSpec("Train Mip-NeRF 360", TrainNerf360Options, _train_job,
                   help="loss terms recon / prop / dist and held-out PSNR stream to the Jobs panel"),),
+    sources=(SourceSpec("nerf360", "NeRF (Mip-NeRF 360)", lazy("methods.nerf360.live_source", "demo_source"),
+                        is_3d=True, order=40,
+                        help="a mip-NeRF 360 model rendered progressively; zoom sets the cone radius; click a pixel "
+                             "for the sampler probe"),),
     order=40,
 )

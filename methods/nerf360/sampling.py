@@ -213,11 +213,22 @@ def resample(s_edges: Tensor, weights: Tensor, n: int, *, dilation: float = 0.0,
     ``anneal`` is the exponent a itself (see :func:`anneal_exponent`); it acts on bin *weights*, not densities, so
     a = 0 gives every non-degenerate bin equal mass (the report's w^a, renormalized). ``padding`` is added to the
     weights before annealing (0 for the 360 preset). Zero-width bins always get zero mass."""
+    edges, w = resampling_histogram(s_edges, weights, dilation=dilation, anneal=anneal, padding=padding)
+    return sample_intervals(edges, w, n, train=train, generator=generator)
+
+
+def resampling_histogram(s_edges: Tensor, weights: Tensor, *, dilation: float = 0.0, anneal: float = 1.0,
+                         padding: float = 0.0) -> tuple[Tensor, Tensor]:
+    """The histogram a proposal round actually draws from: dilated, padded, raised to ``anneal``, renormalized.
+
+    Returns detached (edges (..., m'+1), weights (..., m') summing to 1); what :func:`resample` inverts and what a
+    sampler probe plots next to the learned proposal histogram."""
     s_edges, weights = max_dilate(s_edges, weights, dilation)
     widths = s_edges[..., 1:] - s_edges[..., :-1]
-    w = (weights.clamp_min(0) + padding).pow(anneal)  # 0^0 = 1: a = 0 is flat per bin
+    w = (weights.detach().clamp_min(0) + padding).pow(anneal)  # 0^0 = 1: a = 0 is flat per bin
     w = torch.where(widths > 0, w, torch.zeros_like(w))
-    return sample_intervals(s_edges, w, n, train=train, generator=generator)
+    total = w.sum(-1, keepdim=True)
+    return s_edges.detach(), torch.where(total > 0, w / total.clamp_min(torch.finfo(w.dtype).tiny), w)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -30,14 +30,14 @@ from methods.io import CheckpointError, load_checkpoint, save_checkpoint
 from methods.jobs import Progress, ProgressFn, StopFn
 from methods.live_training import SnapshotPublisher
 from methods.metrics import psnr
-from methods.nerf360.config import TRAIN_PRESETS, ModelConfig, TrainConfig
+from methods.nerf360.config import TRAIN_PRESETS, ModelConfig, SceneView, TrainConfig
 from methods.nerf360.dataset import UnboundedDataset, load_unbounded
 from methods.nerf360.losses import charbonnier, distortion_loss, interlevel_loss
 from methods.nerf360.model import Nerf360, Rays, camera_rays
 from methods.nerf360.sampling import anneal_exponent
 
-__all__ = ["Nerf360Trainer", "load_nerf360", "learning_rate", "evaluate_nerf360", "TrainConfig", "ModelConfig",
-           "TRAIN_PRESETS", "CHECKPOINT_KIND", "CHECKPOINT_VERSION", "CHECKPOINT_NAME"]
+__all__ = ["Nerf360Trainer", "load_nerf360", "load_nerf360_scene", "scene_view", "learning_rate", "evaluate_nerf360",
+           "TrainConfig", "ModelConfig", "TRAIN_PRESETS", "CHECKPOINT_KIND", "CHECKPOINT_VERSION", "CHECKPOINT_NAME"]
 
 CHECKPOINT_KIND = "nerf360-train"
 CHECKPOINT_VERSION = 1
@@ -85,11 +85,33 @@ def _model_from_payload(payload: dict[str, Any], path: str | os.PathLike) -> tup
 def load_nerf360(checkpoint: str | os.PathLike) -> tuple[Nerf360, TrainConfig]:
     """(model, config) from a checkpoint written by :class:`Nerf360Trainer`; every problem is a one-line
     :class:`CheckpointError`."""
+    model, cfg, _ = load_nerf360_scene(checkpoint)
+    return model, cfg
+
+
+def load_nerf360_scene(checkpoint: str | os.PathLike) -> tuple[Nerf360, TrainConfig, SceneView | None]:
+    """(model, config, scene view) — the view is None for checkpoints written before it was stored."""
     payload = load_checkpoint(checkpoint, kind=CHECKPOINT_KIND, max_version=CHECKPOINT_VERSION,
                               expected_keys=("model", "config", "iteration"))
     model, cfg = _model_from_payload(payload, checkpoint)
     model.eval()
-    return model, cfg
+    view = None
+    if isinstance(payload.get("view"), dict):
+        try:
+            view = SceneView.from_dict(payload["view"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{checkpoint}: invalid scene view ({e})") from None
+    return model, cfg, view
+
+
+def scene_view(train_set: UnboundedDataset, held_out: UnboundedDataset | None = None) -> SceneView:
+    """The :class:`SceneView` of a training run: the training focal, a held-out (else training) camera's eye, the
+    cameras' look-at centre and their median near/far."""
+    ref = held_out if held_out is not None and len(held_out) else train_set
+    cam = ref.cameras[0]
+    return SceneView(focal=float(train_set.cameras[0].fx), width=train_set.width, height=train_set.height,
+                     near=float(np.median(train_set.near)), far=float(np.median(train_set.far)),
+                     eye=tuple(float(v) for v in cam.position), center=tuple(float(v) for v in train_set.scene_center))
 
 
 def _ray_table(ds: UnboundedDataset) -> tuple[Rays, torch.Tensor]:
@@ -134,9 +156,10 @@ class Nerf360Trainer:
         self._rays, self._rgb = _ray_table(self.train_set)
         if resume is not None:
             self._resume(resume)
+        self.view = scene_view(self.train_set, self.held_out)
         self.live = SnapshotPublisher(lambda: self.model, self.lock, clone=copy.deepcopy, info_fn=lambda: {
             "step": self.iteration, "method": "mipnerf360", "preset": config.name,
-            "image_scale": config.image_scale, "samples": list(config.model.samples)})
+            "image_scale": config.image_scale, "samples": list(config.model.samples), "view": self.view.to_dict()})
 
     def _default_out_dir(self) -> Path:
         from assets.cache import cache_dir
@@ -248,7 +271,8 @@ class Nerf360Trainer:
         with self.lock:
             payload = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                        "iteration": self.iteration, "nan_steps": self.nan_steps,
-                       "generator": self._gen.get_state(), "config": self.config.to_dict()}
+                       "generator": self._gen.get_state(), "config": self.config.to_dict(),
+                       "view": self.view.to_dict()}
             return save_checkpoint(self.out_dir / CHECKPOINT_NAME, payload, kind=CHECKPOINT_KIND,
                                    version=CHECKPOINT_VERSION)
 
