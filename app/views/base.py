@@ -10,6 +10,7 @@ which snapshot revision to show.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Callable, ClassVar
 
 import dearpygui.dearpygui as dpg
@@ -84,6 +85,34 @@ class View:
 
     def build_extra(self, parent: int | str) -> None:
         """Widgets a dataclass cannot describe (file dialogs, buttons), added under the generated ones."""
+
+    def add_open_file(self, parent: int | str, label: str, extensions: tuple[str, ...],
+                      on_path: Callable[[str], Any]) -> None:
+        """A full-width button opening a file dialog for ``extensions``; the chosen path goes to ``on_path``."""
+        def chosen(sender, app_data) -> None:
+            path = (app_data or {}).get("file_path_name")
+            if path:
+                on_path(path)
+
+        with dpg.file_dialog(show=False, width=560, height=380, callback=chosen,
+                             default_path=os.getcwd()) as dialog:
+            for ext in extensions:
+                dpg.add_file_extension(ext)
+        self.tags["dialog"] = dialog
+        dpg.add_button(label=label, parent=parent, width=-1, callback=lambda: dpg.show_item(dialog))
+
+    def add_train_form(self, parent: int | str, job_name: str, start: Callable[[], Any]) -> OptionsForm | None:
+        """The options of Jobs-panel job ``job_name`` and a Train button calling ``start()`` (None when the job
+        does not exist)."""
+        spec = self.studio.launchers.get(job_name)
+        if spec is None:
+            return None
+        dpg.add_separator(parent=parent)
+        dpg.add_text("Train on a dataset", parent=parent)
+        form = OptionsForm(spec.options, f"{self.name}.train", width=110)
+        form.build(parent)
+        self.tags["train"] = dpg.add_button(label="Train", width=-1, parent=parent, callback=lambda: start())
+        return form
 
     def internal_options(self) -> dict[str, Any]:
         """Values of the options dataclass's internal fields (no widget) that the view computes each frame."""

@@ -11,7 +11,6 @@ requests and shows frames and plots.
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -86,33 +85,17 @@ class NerfView(View):
     def build_extra(self, parent: int | str) -> None:
         t = self.tags
         dpg.add_separator(parent=parent)
-        dpg.add_button(label="Open checkpoint ...", parent=parent, width=-1,
-                       callback=lambda: dpg.show_item(t["dialog"]))
-        with dpg.file_dialog(show=False, width=560, height=380, callback=self._on_dialog,
-                             default_path=os.getcwd()) as dialog:
-            dpg.add_file_extension(".pt")
-        t["dialog"] = dialog
+        self.add_open_file(parent, "Open checkpoint ...", (".pt",), self.open_checkpoint)
         dpg.add_button(label="Sampler probe", parent=parent, width=-1, callback=lambda: self.show_probe())
         t["legend"] = dpg.add_text("", parent=parent, wrap=OPTIONS_WIDTH - 20, tag=f"{self.name}.legend")
         dpg.add_text("Click a pixel: its ray through the sampler. Drag: orbit. Zoom = sampling rate: it scales every "
                      "pixel's cone.", parent=parent, wrap=OPTIONS_WIDTH - 20, color=HELP_COLOR)
-        spec = self.studio.launchers.get(TRAIN_JOB)
-        if spec is not None:
-            dpg.add_separator(parent=parent)
-            dpg.add_text("Train on a dataset", parent=parent)
-            self.train_form = OptionsForm(spec.options, f"{self.name}.train", width=110)
-            self.train_form.build(parent)
-            t["train"] = dpg.add_button(label="Train", width=-1, parent=parent, callback=lambda: self.start_training())
+        self.train_form = self.add_train_form(parent, TRAIN_JOB, self.start_training)
         model = self.source.model
         s = model.config.samples if model is not None else (48, 48, 24)
         vw = self.studio.viewport_size()[0]
         self.probe_panel = SamplerProbePanel(f"{self.name}.probe", self.studio.texture_registry, self._on_knobs,
                                              (s[0] if len(s) > 1 else s[-1], s[-1]), pos=(max(0, vw - 820), 40))
-
-    def _on_dialog(self, sender, app_data) -> None:
-        path = (app_data or {}).get("file_path_name")
-        if path:
-            self.open_checkpoint(path)
 
     def destroy(self) -> None:
         self._probe_pool.shutdown(wait=False, cancel_futures=True)

@@ -7,7 +7,6 @@ methods/gaussians/live_source.py (SplatSource) and methods/datasets/test_views.p
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -76,31 +75,16 @@ class SplatView(View):
     def build_extra(self, parent: int | str) -> None:
         t = self.tags
         dpg.add_separator(parent=parent)
-        dpg.add_button(label="Open .ply / mipmap.json ...", parent=parent, width=-1,
-                       callback=lambda: dpg.show_item(t["dialog"]))
-        with dpg.file_dialog(show=False, width=560, height=380, callback=self._on_dialog,
-                             default_path=os.getcwd()) as dialog:
-            dpg.add_file_extension(".ply")
-            dpg.add_file_extension(".json")
-        t["dialog"] = dialog
+        self.add_open_file(parent, "Open .ply / mipmap.json ...", (".ply", ".json"),
+                           lambda p: self.open_stack(p) if p.endswith(".json") else self.open_ply(p))
         dpg.add_separator(parent=parent)
         dpg.add_text("Ground truth", parent=parent)
         t["gt_view"] = dpg.add_combo([FREE], default_value=FREE, width=-1, parent=parent, tag=f"{self.name}.gt_view")
         t["psnr"] = dpg.add_text("", parent=parent, tag=f"{self.name}.psnr")
-        spec = self.studio.launchers.get(TRAIN_JOB)
-        if spec is not None:
-            dpg.add_separator(parent=parent)
-            dpg.add_text("Train on a dataset", parent=parent)
-            self.train_form = OptionsForm(spec.options, f"{self.name}.train", width=110)
-            self.train_form.build(parent)
-            t["train"] = dpg.add_button(label="Train", width=-1, parent=parent, callback=lambda: self.start_training())
+        self.train_form = self.add_train_form(parent, TRAIN_JOB, self.start_training)
+        if self.train_form is not None:
             dpg.add_text("The view follows the live model while the job runs; Cancel keeps the last checkpoint.",
                          parent=parent, wrap=OPTIONS_WIDTH - 20, color=HELP_COLOR)
-
-    def _on_dialog(self, sender, app_data) -> None:
-        path = (app_data or {}).get("file_path_name")
-        if path:
-            self.open_stack(path) if path.endswith(".json") else self.open_ply(path)
 
     def open_stack(self, path: str) -> bool:
         """Show a Mipmap-GS stack: the level(s) matching the zoom are drawn (the 'mip stack' option)."""
