@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,8 +12,9 @@ from methods.io import CheckpointError
 from methods.nerf360.config import TRAIN_PRESETS, ModelConfig, TrainConfig
 from methods.nerf360.dataset import ensure_unbounded_dataset, load_unbounded
 from methods.nerf360.losses import charbonnier, interlevel_loss
-from methods.nerf360.model import Nerf360, Rays, camera_rays, uniform_samples
-from methods.nerf360.train import Nerf360Trainer, evaluate_nerf360, learning_rate, load_nerf360
+from methods.nerf360.model import Nerf360, Rays, camera_rays, contracted_deltas, uniform_samples
+from methods.nerf360.sampling import volume_weights
+from methods.nerf360.train import Nerf360Trainer, evaluate_nerf360, learning_rate, load_nerf360, load_nerf360_scene
 
 torch.set_num_threads(1)
 
@@ -163,6 +165,35 @@ def test_render_image_radii_follow_zoom_and_scale(data):
 # training
 # ---------------------------------------------------------------------------------------------------------------------
 
+def test_contracted_deltas_closed_form():
+    o = torch.zeros(1, 3)
+    d = torch.tensor([[0.6, 0.8, 0.0]])  # unit direction from the centre
+    t = torch.tensor([[0.1, 0.5, 0.9, 2.0, 10.0, 100.0]])
+    got = contracted_deltas(o, 2.0 * d, t / 2.0)[0]  # a non-unit direction: t rescales, points do not
+    # |x| = t inside the ball; contract(|x|) = 2 − 1/|x| outside, along the same direction
+    r = torch.tensor([0.1, 0.5, 0.9, 2 - 1 / 2.0, 2 - 1 / 10.0, 2 - 1 / 100.0])
+    torch.testing.assert_close(got, r[1:] - r[:-1], rtol=1e-5, atol=1e-6)
+    metric = (t[0, 1:] - t[0, :-1])
+    torch.testing.assert_close(got[:2], metric[:2], rtol=1e-5, atol=1e-6)  # inside the unit ball: the metric Δ
+    assert got[-1] < 0.01 * metric[-1]  # a 90-unit far interval is 0.09 long in contracted space
+
+
+def test_volume_weights_take_explicit_deltas():
+    dens = torch.tensor([[0.5, 2.0, 1.0, 3.0]])
+    t = torch.tensor([[1.0, 1.5, 2.5, 3.0, 5.0]])
+    w_metric, _ = volume_weights(dens, t, 2.0)
+    w_explicit, _ = volume_weights(dens, t, 1.0, deltas=2.0 * (t[:, 1:] - t[:, :-1]))
+    torch.testing.assert_close(w_metric, w_explicit)
+    assert float(w_metric.sum()) == pytest.approx(1.0)
+
+
+def test_exp_density_is_truncated_so_huge_raw_outputs_stay_finite():
+    from methods.nerf360.model import _DENSITY_ACTIVATIONS
+
+    act = _DENSITY_ACTIVATIONS["exp"]
+    assert torch.isfinite(act(torch.tensor([1e4]))).all() and float(act(torch.tensor([1.0]))) == pytest.approx(math.e)
+
+
 def test_learning_rate_schedule():
     cfg = TrainConfig.preset("paper")
     assert learning_rate(1, cfg) == pytest.approx(cfg.lr_init * cfg.lr_delay_mult)
@@ -189,6 +220,19 @@ def test_checkpoint_round_trip_and_other_preset_refused(trained, root):
     trainer, summary, _, _ = trained
     model, cfg = load_nerf360(summary["checkpoint"])
     assert cfg == TINY
+    _, _, view = load_nerf360_scene(summary["checkpoint"])  # the scene view the NeRF view frames it by
+    assert view.focal == pytest.approx(trainer.train_set.cameras[0].fx) and view.width == trainer.train_set.width
+    assert view.near == pytest.approx(float(np.median(trainer.train_set.near)))
+    from methods.io import load_checkpoint, save_checkpoint
+    from methods.nerf360.train import CHECKPOINT_KIND, CHECKPOINT_VERSION
+
+    payload = load_checkpoint(summary["checkpoint"], kind=CHECKPOINT_KIND, max_version=CHECKPOINT_VERSION)
+    bad = trainer.out_dir / "bad_view.pt"
+    save_checkpoint(bad, {**payload, "view": {**payload["view"], "focal": -1.0}}, kind=CHECKPOINT_KIND,
+                    version=CHECKPOINT_VERSION)
+    with pytest.raises(CheckpointError) as err:
+        load_nerf360_scene(bad)
+    assert "invalid scene view" in _one_line(err)
     cam = trainer.held_out.cameras[0]
     torch.testing.assert_close(model.render_image(cam).rgb, trainer.model.render_image(cam).rgb, rtol=0, atol=0)
     ev = evaluate_nerf360(model, trainer.held_out)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.nerf360.config import ModelConfig
-from methods.nerf360.geometry import cast_cones, ipe_basis, ipe_features, pixel_cone_radii, pos_enc
+from methods.nerf360.geometry import cast_cones, contract, ipe_basis, ipe_features, pixel_cone_radii, pos_enc
 from methods.nerf360.sampling import (
     dilation_schedule,
     median_depth,
@@ -40,12 +40,13 @@ from methods.nerf360.sampling import (
 )
 from render.camera import Camera
 
-__all__ = ["Rays", "RenderOutput", "ImageRender", "MLP", "Nerf360", "camera_rays", "uniform_samples"]
+__all__ = ["Rays", "RenderOutput", "ImageRender", "MLP", "Nerf360", "camera_rays", "contracted_deltas",
+           "uniform_samples"]
 
 Tensor = torch.Tensor
 
-_DENSITY_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"softplus": F.softplus, "exp": torch.exp,
-                                                               "relu": F.relu}
+_DENSITY_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "softplus": F.softplus, "exp": lambda x: torch.exp(x.clamp(max=15.0)), "relu": F.relu}
 
 
 def uniform_samples(n: int) -> tuple[int]:
@@ -111,6 +112,14 @@ def camera_rays(camera: Camera, *, near: float | None = None, far: float | None 
     origins = torch.from_numpy(np.asarray(c2w[:3, 3], np.float64)).expand(h, w, 3)
     return Rays(origins.to(dtype).contiguous(), dirs.to(dtype).contiguous(), radii.to(dtype).contiguous(),
                 (full * n).to(dtype), (full * f).to(dtype))
+
+
+def contracted_deltas(origins: Tensor, directions: Tensor, t_edges: Tensor) -> Tensor:
+    """Interval lengths (B, n) measured in contracted space: the chords between the contracted edge points
+    contract(o + t_i d) (model-space rays). Equal to the metric Δt·‖d‖ inside the unit ball; beyond it they shrink
+    with the contraction, so far intervals are not opaque merely for being long (ModelConfig.delta_space)."""
+    pts = contract(origins[:, None, :] + t_edges[..., None] * directions[:, None, :])
+    return torch.linalg.norm(pts[:, 1:] - pts[:, :-1], dim=-1)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -285,7 +294,8 @@ class Nerf360(nn.Module):
             last = k == len(sched) - 1
             raw, rgb_logits = (self.nerf_mlp(enc, view_enc) if last else self.prop_mlp(enc))
             density = self._density_act(raw + cfg.density_bias)
-            weights, _ = volume_weights(density, t_edges, dir_norm, opaque=True)
+            deltas = contracted_deltas(origins, directions, t_edges) if cfg.delta_space == "contracted" else None
+            weights, _ = volume_weights(density, t_edges, dir_norm, opaque=True, deltas=deltas)
             history.append((s_edges, weights))
             if last:
                 p = cfg.rgb_padding

@@ -236,13 +236,14 @@ def resampling_histogram(s_edges: Tensor, weights: Tensor, *, dilation: float = 
 # ---------------------------------------------------------------------------------------------------------------------
 
 def volume_weights(densities: Tensor, t_edges: Tensor, dir_norm: Tensor | float = 1.0, *,
-                   opaque: bool = True) -> tuple[Tensor, Tensor]:
+                   opaque: bool = True, deltas: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Alpha-compositing weights w_i = α_i T_i and transmittances T_i (both (..., m)) for densities σ (..., m).
 
     Δ_i = (t_{i+1} − t_i)·‖d‖ (pass ``dir_norm`` (..., 1) for unnormalized directions). With ``opaque`` the last
     interval is treated as σΔ = ∞, written as w_last = T_last so no ∞ enters the graph: the weights then sum to 1
-    per ray, which the proposal loss (1/w) and the distortion loss assume (§9)."""
-    delta = (t_edges[..., 1:] - t_edges[..., :-1]) * dir_norm
+    per ray, which the proposal loss (1/w) and the distortion loss assume (§9). ``deltas`` (..., m) replaces the
+    metric interval lengths (e.g. lengths measured in contracted space)."""
+    delta = (t_edges[..., 1:] - t_edges[..., :-1]) * dir_norm if deltas is None else deltas
     tau = densities * delta
     if opaque:
         tau_head = tau[..., :-1]
