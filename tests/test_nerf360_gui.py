@@ -98,3 +98,30 @@ def test_clicking_a_pixel_fills_the_sampler_probe_with_every_series(studio, view
     dpg.set_value(panel.tags["nerf_samples"], view.source.model.config.samples[-1])
     panel._changed()
     assert run_until(studio, lambda: not view.probing, 30)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_line_and_the_model_stays(studio, view, tmp_path):
+    bad = tmp_path / "not_a_checkpoint.pt"
+    bad.write_bytes(b"definitely not torch")
+    model = view.source.model
+    assert not view.open_checkpoint(str(bad))
+    assert "cannot open" in view.error_text and "\n" not in view.error_text
+    assert view.source.model is model
+    run_for(studio, 0.3)
+    view.clear_error()
+
+
+def test_train_button_starts_a_job_and_the_view_follows_its_live_model(studio, view):
+    from methods.nerf360.demo import demo_checkpoint
+
+    handle = view.start_training(scene="tiny", preset="test_tiny", steps=60)
+    assert handle is not None
+    assert run_until(studio, lambda: view.following, 120), view.error_text
+    assert run_until(studio, lambda: view.worker.latest() is not None and view.worker.latest().request.revision > 0,
+                     60)
+    assert view.source.view.width == 32  # framed by the tiny scene's training images, not the demo's
+    assert run_until(studio, lambda: handle.finished, 180)
+    assert handle.snapshot().status.name == "DONE"
+    assert view.open_checkpoint(str(demo_checkpoint()))  # back to the demo for the other tests
+    assert not view.following
+    settle(studio, view, 120)
