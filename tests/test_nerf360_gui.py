@@ -125,3 +125,21 @@ def test_train_button_starts_a_job_and_the_view_follows_its_live_model(studio, v
     assert view.open_checkpoint(str(demo_checkpoint()))  # back to the demo for the other tests
     assert not view.following
     settle(studio, view, 120)
+
+
+@pytest.mark.skipif(XDOTOOL is None, reason="needs real X clicks (apt-get install xdotool)")
+def test_a_click_on_the_probe_window_over_the_picture_is_not_a_probe(studio, view):
+    import dearpygui.dearpygui as dpg
+
+    _click(studio, view, 0.3, 0.3)
+    assert run_until(studio, lambda: view.last_probe() is not None and not view.probing, 30)
+    first = view.last_probe().pixel
+    x0, y0, x1, y1 = view.image_rect()
+    panel = view.probe_panel
+    dpg.configure_item(panel.tags["window"], pos=(int(x0), int(y0)), width=int(x1 - x0), height=int(y1 - y0))
+    run_for(studio, 0.5)
+    _click(studio, view, 0.7, 0.7)  # lands on the probe window, which now covers the picture
+    run_for(studio, 1.0)
+    assert not view.probing and view.last_probe().pixel == first
+    dpg.configure_item(panel.tags["window"], pos=(700, 40), width=760, height=520)
+    run_for(studio, 0.3)

@@ -160,7 +160,8 @@ class NerfView(View):
     def handle_input(self, inp, has_focus: bool) -> bool:
         inside = inp.inside(self.image_rect())
         down = LEFT in inp.buttons
-        if down and self._press is None and inside and not self.drag.is_dragging:
+        over_probe = self.probe_panel is not None and self.probe_panel.covers(*inp.mouse)
+        if down and self._press is None and inside and not self.drag.is_dragging and not over_probe:
             self._press = (inp.mouse[0], inp.mouse[1], time.monotonic(), 0.0)
         elif down and self._press is not None:
             x, y, t0, moved = self._press

@@ -114,6 +114,15 @@ class SamplerProbePanel:
         dpg.show_item(self.tags["window"])
         dpg.focus_item(self.tags["window"])
 
+    def covers(self, x: float, y: float) -> bool:
+        """Is viewport point (x, y) on the probe window? It floats over the views, so a click there is not theirs.
+        (Geometric: Dear PyGui's window hover state is false over the window's plot, a child.)"""
+        if not self.visible:
+            return False
+        x0, y0 = dpg.get_item_pos(self.tags["window"])
+        w, h = dpg.get_item_rect_size(self.tags["window"])
+        return x0 <= x < x0 + w and y0 <= y < y0 + h
+
     @property
     def visible(self) -> bool:
         return dpg.does_item_exist(self.tags["window"]) and dpg.is_item_shown(self.tags["window"])
