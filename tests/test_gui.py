@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from guitools import press, run_for, run_until, settle
 
 pytestmark = pytest.mark.gui
@@ -292,6 +293,29 @@ def test_a_broken_ply_shows_one_readable_line_in_the_splat_view_and_keeps_the_mo
     assert view.open_ply(str(demo_ply_path()))
     run_for(studio, 0.2)
     assert dpg.get_value(view.tags["error"]) == "" and not dpg.is_item_shown(view.tags["error"])
+    settle(studio, view)
+
+
+def test_a_ply_with_some_nan_gaussians_opens_without_them_and_says_how_many(studio, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    from methods.gaussians.demo import demo_ply_path
+    from methods.gaussians.ply import load_ply, save_ply
+
+    view = studio.views["splat"]
+    model = load_ply(demo_ply_path())
+    n = model.num_gaussians
+    with torch.no_grad():
+        model.means[:7, 0] = float("nan")
+        model.logit_opacities[100] = float("inf")
+    path = save_ply(model, tmp_path / "diverged.ply")
+    assert view.open_ply(str(path))
+    settle(studio, view)
+    text = dpg.get_value(view.tags["error"])
+    assert f"dropped 8 of {n:,} Gaussians" in text and len(text.splitlines()) == 1
+    assert view.worker.latest().frame.aux["n_gaussians"] == n - 8
+    assert view.last_image()[..., :3].std() > 0.03  # the rest of the scene is on screen
+    assert view.open_ply(str(demo_ply_path()))
     settle(studio, view)
 
 

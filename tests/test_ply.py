@@ -270,8 +270,27 @@ def test_nan_and_inf_are_counted(tmp_path):
     cols["nx"][2] = np.nan  # normals are unused: not counted
     p = tmp_path / "nan.ply"
     _write_plyfile(p, cols)
-    msg = _err(p)
+    msg = _err(p, nonfinite="error")
     assert "3 NaN/Inf" in msg and "x" in msg and "opacity" in msg and "nx" not in msg
+    model = load_ply(p)  # the default drops the bad Gaussians (rows 0, 1, 3) and says so in one line
+    assert model.num_gaussians == 2
+    ref = _reference_columns(5, 0)
+    np.testing.assert_array_equal(model.means[:, 1].detach().numpy(), ref["y"][[2, 4]])
+    assert "dropped 3 of 5 Gaussians" in model.load_note and "x, opacity" in model.load_note
+    assert "\n" not in model.load_note and p.name in model.load_note
+
+
+def test_a_model_whose_every_gaussian_is_nan_is_refused(tmp_path):
+    cols = _reference_columns(3, 0)
+    cols["scale_1"][:] = np.nan
+    p = tmp_path / "all_nan.ply"
+    _write_plyfile(p, cols)
+    msg = _err(p)
+    assert "all 3 Gaussians" in msg and "scale_1" in msg
+
+
+def test_a_clean_model_has_an_empty_load_note(tmp_path):
+    assert load_ply(save_ply(_random_model(5), tmp_path / "ok.ply")).load_note == ""
 
 
 def test_truncated_data(tmp_path):

@@ -61,6 +61,8 @@ class SplatView(View):
         source.set_model(model)
         self.model_label = Path(path).name
         self.clear_error()
+        if getattr(model, "load_note", ""):
+            self.show_error(model.load_note)  # shown, not fatal: the rest of the scene is on screen
         self.last_request = None
         if "gt_view" in self.tags:
             dpg.configure_item(self.tags["gt_view"], items=[FREE])

@@ -217,9 +217,15 @@ def _read_vertex(path: Path) -> np.ndarray:
     return vertex
 
 
-def load_ply(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> GaussianModel:
+def load_ply(path: str | os.PathLike, *, device: str | torch.device = "cpu", nonfinite: str = "drop") -> GaussianModel:
     """Load a 3DGS / Mip-Splatting PLY. The SH degree comes from the ``f_rest`` count; ``filter_3D`` is read when
-    present. The active SH degree is set to the maximum (a finished model renders with all bands)."""
+    present. The active SH degree is set to the maximum (a finished model renders with all bands).
+
+    Gaussians with NaN/Inf in any used property are dropped (``nonfinite="drop"``; one diverged Gaussian should not
+    cost the user the scene) and ``model.load_note`` says how many, in one line ("" when none); with
+    ``nonfinite="error"`` — or when every Gaussian is bad — they are a :class:`PlyError` instead."""
+    if nonfinite not in ("drop", "error"):
+        raise ValueError(f"nonfinite must be 'drop' or 'error', got {nonfinite!r}")
     path = Path(path)
     vertex = _read_vertex(path)
     names = list(vertex.dtype.names or ())
@@ -248,10 +254,21 @@ def load_ply(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> 
     cols = {p: np.asarray(vertex[p]).astype(np.float32) for p in used}  # also converts byte order / f8 / ints
     bad = {p: int(np.count_nonzero(~np.isfinite(c))) for p, c in cols.items()}
     bad = {p: k for p, k in bad.items() if k}
+    note = ""
     if bad:
         total = sum(bad.values())
-        raise PlyError(path, f"{total} NaN/Inf values (in {_compact(list(bad))}); the model diverged or the file is "
-                             "corrupt — re-export it from an earlier checkpoint")
+        rows = np.zeros(n, bool)
+        for p in bad:
+            rows |= ~np.isfinite(cols[p])
+        n_bad = int(rows.sum())
+        if nonfinite == "error" or n_bad == n:
+            everything = f"all {n} Gaussians have them; " if n_bad == n else ""
+            raise PlyError(path, f"{total} NaN/Inf values (in {_compact(list(bad))}); {everything}the model diverged "
+                                 "or the file is corrupt — re-export it from an earlier checkpoint")
+        cols = {p: c[~rows] for p, c in cols.items()}
+        note = (f"{path.name}: dropped {n_bad:,} of {n:,} Gaussians with NaN/Inf values (in {_compact(list(bad))}); "
+                "the rest are shown")
+        n -= n_bad
 
     def stack(keys: list[str]) -> torch.Tensor:
         if not keys:  # SH degree 0 has no f_rest columns
@@ -271,4 +288,6 @@ def load_ply(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> 
         active_sh_degree=degree,
         filter_3d=torch.from_numpy(cols["filter_3D"].copy()) if "filter_3D" in cols else None,
     )
-    return model if str(device) == "cpu" else model.to(device)
+    model = model if str(device) == "cpu" else model.to(device)
+    model.load_note = note
+    return model

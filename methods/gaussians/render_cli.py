@@ -12,6 +12,7 @@ Mip-Splatting file) and "3dgs" otherwise, because a PLY must be rendered with th
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,8 @@ def render_ply(ply: str | os.PathLike, cameras_path: str | os.PathLike, out_dir:
     from render.tensors import to_numpy  # torch: loaded by the command, not by `main.py --help`
 
     model = load_ply(ply)
+    if model.load_note:
+        print(model.load_note, file=sys.stderr)
     cams = prepare_cameras(load_transforms_cameras(cameras_path), settings)
     filt, use_3d = resolve_filter(model, settings.filter)
     out = Path(out_dir)
