@@ -52,6 +52,7 @@ class SamplerProbePanel:
         self.themes: list[int | str] = []
         self.result: ProbeResult | None = None
         self.filled: set[str] = set()
+        self.shade_names: set[str] = set()
         t, n = self.tags, name
         w, h = self.BAR_SIZE
         t["bars_texture"] = dpg.add_dynamic_texture(w, h, np.zeros(w * h * 4, np.float32), parent=texture_registry)
@@ -135,6 +136,7 @@ class SamplerProbePanel:
                 tag = dpg.add_line_series([], [], label=name, parent=y)
             elif kind == "shade":
                 tag = dpg.add_shade_series([], [], y2=[], label=name, parent=y)
+                self.shade_names.add(name)
             else:
                 tag = dpg.add_scatter_series([], [], label=name, parent=y)
             theme = _theme(kind, COLORS.get(name, (200, 200, 200, 255)))
@@ -153,7 +155,8 @@ class SamplerProbePanel:
         self.filled = set()
         for name in [k for k in self.series if k != "NeRF colours"]:
             if name not in series.lines and name not in series.shades and name not in series.ticks:
-                dpg.set_value(self.series[name], [[], []])  # a round the model no longer has
+                empty = [[], [], []] if name in self.shade_names else [[], []]
+                dpg.set_value(self.series[name], empty)  # a round the model no longer has
         for name, (x, y) in series.lines.items():
             dpg.set_value(self._series("line", name), [x.tolist(), y.tolist()])
             self.filled.add(name)
