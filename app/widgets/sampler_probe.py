@@ -51,7 +51,6 @@ class SamplerProbePanel:
         self.series: dict[str, int | str] = {}
         self.themes: list[int | str] = []
         self.result: ProbeResult | None = None
-        self.filled: set[str] = set()
         self.shade_names: set[str] = set()
         t, n = self.tags, name
         w, h = self.BAR_SIZE
@@ -83,7 +82,6 @@ class SamplerProbePanel:
             dpg.add_text("Shaded: NeRF mass above a proposal round's bound (the proposal loss). Ticks below 0: "
                          "sample centres per round. Drag/scroll the plot to zoom; double-click to fit.",
                          wrap=size[0] - 30, color=HELP_COLOR)
-        self.defaults = defaults
         self._unlock_in = -1  # frames until the initial axis limits are released for the user to pan/zoom
         from app.shell import WINDOW_BG
 
@@ -145,31 +143,26 @@ class SamplerProbePanel:
             self.series[name] = tag
         return tag
 
-    def show(self, result: ProbeResult, series: ProbeSeries, error: str = "") -> None:
+    def show(self, result: ProbeResult, series: ProbeSeries) -> None:
         t = self.tags
         self.result = result
         r, g, b = (int(255 * c) for c in result.rgb)
         dpg.set_value(t["title"], f"pixel ({result.pixel[0]}, {result.pixel[1]}) · colour ({r}, {g}, {b}) · depth "
                                   f"{result.near:.3g}..{result.far:.3g}")
         dpg.set_value(t["summary"], result.summary())
-        self.filled = set()
         for name in [k for k in self.series if k != "NeRF colours"]:
             if name not in series.lines and name not in series.shades and name not in series.ticks:
                 empty = [[], [], []] if name in self.shade_names else [[], []]
                 dpg.set_value(self.series[name], empty)  # a round the model no longer has
         for name, (x, y) in series.lines.items():
             dpg.set_value(self._series("line", name), [x.tolist(), y.tolist()])
-            self.filled.add(name)
         for name, (x, hi, lo) in series.shades.items():
             dpg.set_value(self._series("shade", name), [x.tolist(), hi.tolist(), lo.tolist()])
-            self.filled.add(name)
         for name, (x, y) in series.ticks.items():
             dpg.set_value(self._series("tick", name), [x.tolist(), y.tolist()])
-            self.filled.add(name)
         dpg.set_value(t["bars_texture"], np.ascontiguousarray(series.bars, np.float32).reshape(-1))
         (x0, y0), (x1, y1) = series.bars_bounds
         dpg.configure_item(self.series["NeRF colours"], bounds_min=(x0, y0), bounds_max=(x1, y1))
-        self.filled.add("NeRF colours")
         dpg.set_axis_ticks(t["x"], tuple((label, s) for label, s in series.x_ticks))
         x0, x1 = series.x_focus
         dpg.set_axis_limits(t["x"], x0, x1)

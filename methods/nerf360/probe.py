@@ -25,7 +25,7 @@ import torch
 from methods.nerf360.config import ModelConfig
 from methods.nerf360.losses import distortion_per_ray, outer_measure, proposal_loss_per_interval
 from methods.nerf360.model import Nerf360, Rays
-from methods.nerf360.sampling import dilation_schedule, resampling_histogram, s_to_t, t_to_s, weighted_percentile
+from methods.nerf360.sampling import dilation_schedule, resampling_histogram, t_to_s, weighted_percentile
 from render.camera import Camera
 
 __all__ = ["ProbeKnobs", "ProbeResult", "ProbeSeries", "probe_ray", "probe_series", "pixel_camera", "step_xy",
@@ -56,7 +56,7 @@ class ProbeKnobs:
 
 @dataclass
 class ProbeResult:
-    """Every quantity of the probe for one ray, on the s-axis (map to metric depth with :meth:`t_of`).
+    """Every quantity of the probe for one ray, on the s-axis (metric depth t = s_to_t(s, near, far)).
 
     ``proposals[k]`` is the learned (edges, weights) histogram of proposal round k+1; ``resampling[k]`` the histogram
     the round after it drew its intervals from (round k+1 dilated, annealed, renormalized); ``bounds[k]`` the
@@ -83,13 +83,6 @@ class ProbeResult:
     @property
     def total_prop_loss(self) -> float:
         return float(sum(self.prop_loss))
-
-    def t_of(self, s: np.ndarray | float) -> np.ndarray:
-        """Metric depth of s (the inverse of s = (g(t) − g(near)) / (g(far) − g(near)), g = 1/t)."""
-        return s_to_t(torch.as_tensor(s, dtype=torch.float64), self.near, self.far).numpy()
-
-    def s_of(self, t: np.ndarray | float) -> np.ndarray:
-        return t_to_s(torch.as_tensor(t, dtype=torch.float64), self.near, self.far).numpy()
 
     @staticmethod
     def density(edges: np.ndarray, weights: np.ndarray) -> np.ndarray:
