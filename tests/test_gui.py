@@ -353,3 +353,27 @@ def test_a_half_size_preview_shows_the_same_field_of_view(studio):
     np.testing.assert_allclose(box(half.camera), box(full.camera), atol=0.01)
     b = box(full.camera)
     assert b.min() >= 0 and b.max() <= 1  # the framed fish is inside the panel
+
+
+def test_switching_the_splat_rasterizer_keeps_the_picture_and_the_status_bar_names_it(studio):
+    """The rasterizer combo: the torch reference and OpenGL draw the same panel (≥ 50 dB) and the status bar says
+    which one drew it."""
+    import dearpygui.dearpygui as dpg
+
+    from methods.gaussians.demo import demo_ply_path
+
+    view = studio.views["splat"]
+    assert view.open_ply(str(demo_ply_path()))
+    images = {}
+    for backend, title in (("torch", "torch rasterizer"), ("gl", "OpenGL rasterizer")):
+        view.form.set("backend", backend)
+        settle(studio, view)
+        fin = view.worker.latest()
+        assert fin.frame.aux["backend"] == backend and fin.request.options.backend == backend
+        assert run_until(studio, lambda: title in dpg.get_value(studio.tags["status"]), 10), \
+            dpg.get_value(studio.tags["status"])
+        images[backend] = view.last_image()[..., :3].astype(np.float64)
+    mse = float(np.mean((images["torch"] - images["gl"]) ** 2))
+    assert images["gl"].std() > 0.03 and 10 * np.log10(1.0 / max(mse, 1e-20)) >= 50
+    view.form.set("backend", "auto")
+    settle(studio, view)

@@ -58,9 +58,10 @@ def _run(*args: str) -> int:
 def test_round_trip_pngs_and_npys_match_a_direct_render(model, files, tmp_path, capsys):
     ply, tpath = files
     out = tmp_path / "out"
-    assert _run("--ply", str(ply), "--cameras", str(tpath), "--out", str(out), "--zoom", "2") == 0
+    assert _run("--ply", str(ply), "--cameras", str(tpath), "--out", str(out), "--zoom", "2",
+                "--backend", "torch") == 0
     printed = capsys.readouterr().out
-    assert printed.count(" ms -> view_") == 2 and "per view" in printed
+    assert printed.count(" ms (torch) -> view_") == 2 and "per view" in printed
     pngs, npys = sorted(out.glob("*.png")), sorted(out.glob("*.npy"))
     assert len(pngs) == len(npys) == 2
     cams = load_transforms_cameras(tpath)
@@ -74,6 +75,21 @@ def test_round_trip_pngs_and_npys_match_a_direct_render(model, files, tmp_path, 
         np.testing.assert_allclose(arr, direct.numpy(), atol=1e-6, rtol=0)
         assert np.abs(img / 255.0 - np.clip(arr, 0, 1)).max() <= 0.5 / 255 + 1e-6
         assert arr.std() > 0.01  # something was actually drawn
+
+
+def test_the_default_backend_is_named_per_view_and_matches_the_reference(model, files, tmp_path, capsys):
+    """auto = GL here (OpenGL 4.3 on Mesa) or torch without it; either way within 60 dB of the reference."""
+    ply, tpath = files
+    out = tmp_path / "auto"
+    assert _run("--ply", str(ply), "--cameras", str(tpath), "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    used = {b for b in ("gl", "torch", "cuda") if f" ms ({b}) -> view_" in printed}
+    assert len(used) == 1
+    for cam, npy in zip(load_transforms_cameras(tpath), sorted(out.glob("*.npy"))):
+        with torch.no_grad():
+            ref = model.render(cam, filter="mip", use_3d_filter=True, background=(1, 1, 1), backend="torch").color
+        mse = float(np.mean((np.load(npy) - ref.numpy()) ** 2))
+        assert mse < 1e-6  # ≥ 60 dB
 
 
 def test_filter_choice_changes_the_render_and_size_sets_the_base_resolution(files, tmp_path):

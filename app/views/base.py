@@ -405,12 +405,17 @@ class View:
         res = f"{fin.request.width}x{fin.request.height}" if fin else "-"
         extra = self.info()
         fps = self.worker.fps()
-        self.status_line = f"{fps:.1f} fps" if fps > 0 else "idle"
+        detail = self.status_detail()
+        self.status_line = (f"{fps:.1f} fps" if fps > 0 else "idle") + (f" · {detail}" if detail else "")
         dpg.set_value(self.tags["info"], f"render {ms} · {res}{' (preview)' if fin and fin.request.preview else ''}"
                                          f" · {self.status_line}{' · ' + extra if extra else ''}")
         err = self.error_text or self.worker.error or ""
         dpg.set_value(self.tags["error"], err)
         dpg.configure_item(self.tags["error"], show=bool(err))
+
+    def status_detail(self) -> str:
+        """A few words after the view's frame rate in the status bar (e.g. which rasterizer drew the frame)."""
+        return ""
 
     # ----- pixels (tests, screenshots) ------------------------------------------------------------------------
     def last_image(self) -> np.ndarray | None:

@@ -19,6 +19,7 @@ from methods.live_training import LiveTraining
 from render.live import RenderRequest
 
 FREE = "free camera"
+BACKEND_TITLES = {"gl": "OpenGL", "torch": "torch", "cuda": "CUDA"}
 TRAIN_JOB = "Train Gaussian splatting (3DGS / Mip-Splatting)"
 
 
@@ -30,6 +31,7 @@ class SplatView(View):
         from methods.gaussians.live_source import SplatSource
 
         self.model_label = "no model"
+        self._backend_note = ""
         self._stacks_seen: set[int] = set()
         self.train_form: OptionsForm | None = None
         source = SplatSource()
@@ -164,9 +166,20 @@ class SplatView(View):
         super().update(inp, has_focus)
 
     # ----- info ---------------------------------------------------------------------------------------------
+    def status_detail(self) -> str:
+        fin = self.worker.latest()
+        backend = fin.frame.aux.get("backend") if fin is not None else None
+        return f"{BACKEND_TITLES.get(backend, backend)} rasterizer" if backend else ""
+
     def info(self) -> str:
         fin = self.worker.latest()
         aux = fin.frame.aux if fin is not None else {}
+        note = aux.get("backend_note", "")
+        if note and not self.error_text:
+            self.show_error(note)  # e.g. no OpenGL 4.3: the torch reference drew this frame
+        elif not note and self.error_text == self._backend_note:
+            self.clear_error()
+        self._backend_note = note
         psnr = aux.get("psnr")
         dpg.set_value(self.tags["psnr"], f"PSNR {psnr:.2f} dB vs GT x{aux['gt_scale']:g}" if psnr is not None else "")
         n = aux.get("n_gaussians")

@@ -11,7 +11,7 @@ from pathlib import Path
 from assets.synthetic_scene import PRESETS as SCENE_PRESETS
 from methods.cli import comma_list, non_negative_int, optional_size_arg, positive_float, positive_int
 from methods.gaussians.config import METHODS, TRAIN_PRESETS
-from methods.gaussians.render_cli import BACKGROUNDS, FILTERS
+from methods.gaussians.render_cli import BACKEND_CHOICES, BACKGROUNDS, FILTERS
 
 DEFAULT_CONFIG = "cpu_small"
 _METHOD_NAMES = ", ".join(f"{k} ({m.label})" for k, m in METHODS.items())
@@ -169,13 +169,16 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=optional_size_arg, default="", metavar="WxH",
                    help="base image size before --zoom, same horizontal field of view (default: the cameras')")
     p.add_argument("--background", default="white", choices=tuple(BACKGROUNDS), help="background colour")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                   help="rasterizer: auto = cuda if present, else gl (OpenGL 4.3, software GL too), else torch "
+                        "(the reference); an unavailable one falls back with one line")
 
 
 def run_render(args: argparse.Namespace) -> int:
     from methods.gaussians.render_cli import RenderSettings, render_ply
 
     settings = RenderSettings(filter=args.filter, zoom=args.zoom, size=args.size,
-                              background=BACKGROUNDS[args.background])
+                              background=BACKGROUNDS[args.background], backend=args.backend)
     views = render_ply(args.ply, args.cameras, args.out, settings, log=print)
     total = sum(v.seconds for v in views)
     print(f"rendered {len(views)} views to {args.out} in {total:.2f} s "
@@ -189,6 +192,9 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", default="", metavar="FILE.json",
                    help="also write the demo's 16 orbit cameras here (nerf_synthetic transforms format), for "
                         "`render gaussians --cameras`")
+    p.add_argument("--gaussians", type=non_negative_int, default=0, metavar="N",
+                   help="write a synthetic scene of N Gaussians instead (the demo's objects on a ground disc with a "
+                        "backdrop, SH degree 3, shaped like a trained scene): e.g. 1000000 for the big-scene case")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -197,12 +203,19 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if out.is_dir():
         raise ValueError(f"{out} is a folder; give a file name such as {out / 'demo.ply'}")
-    from methods.gaussians.demo import demo_cameras, demo_ply_path
+    from methods.gaussians.demo import big_scene, demo_cameras, demo_ply_path
 
-    with open(demo_ply_path(), "rb") as f, atomic_open(out, "wb", parents=True) as g:
-        shutil.copyfileobj(f, g)
-    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB: the Splat view's demo scene as a standard 3DGS PLY "
-          f"with Mip-Splatting's filter_3D)")
+    if args.gaussians:
+        from methods.gaussians.ply import save_ply
+
+        save_ply(big_scene(args.gaussians), out)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB: a synthetic scene of {args.gaussians:,} "
+              f"Gaussians as a standard 3DGS PLY)")
+    else:
+        with open(demo_ply_path(), "rb") as f, atomic_open(out, "wb", parents=True) as g:
+            shutil.copyfileobj(f, g)
+        print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB: the Splat view's demo scene as a standard 3DGS "
+              f"PLY with Mip-Splatting's filter_3D)")
     if args.cameras:
         import json
 

@@ -26,7 +26,7 @@ from methods.gaussians.ply import save_ply
 from render.camera import Camera
 from render.splat.sh import SH_C1
 
-__all__ = ["SPLAT_DEMO_VERSION", "demo_cameras", "demo_model", "demo_ply_path"]
+__all__ = ["SPLAT_DEMO_VERSION", "big_scene", "demo_cameras", "demo_model", "demo_ply_path"]
 
 SPLAT_DEMO_VERSION = 1
 TORUS_MAJOR, TORUS_MINOR, TORUS_TILT_DEG = 0.8, 0.22, 25.0
@@ -123,3 +123,100 @@ def demo_ply_path() -> Path:
     """The demo scene's PLY in the asset cache (built on first use, a fraction of a second)."""
     folder = cached("splat_demo", lambda d: save_ply(demo_model(), d / "scene.ply"), SPLAT_DEMO_VERSION)
     return folder / "scene.ply"
+
+
+# ----- big synthetic scenes (benchmarks, the 1M-Gaussian case) ------------------------------------------------------
+GROUND_Z, GROUND_RADIUS, BACKDROP_RADIUS, BACKDROP_SHARE = -0.65, 2.5, 8.0, 0.1
+
+
+def _tangent_frame(normal: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random in-plane direction t1 ⟂ normal, and t2 = n × t1."""
+    a = np.where(np.abs(normal[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+    u = np.cross(a, normal)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.cross(normal, u)
+    ang = rng.uniform(0.0, 2 * np.pi, (len(normal), 1))
+    t1 = np.cos(ang) * u + np.sin(ang) * v
+    return t1, np.cross(normal, t1)
+
+
+def _surfaces(n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
+    """(points, normals, rgb, spacing) on the demo's torus and sphere, a ground disc and a backdrop sphere."""
+    areas = {"torus": 4 * np.pi**2 * TORUS_MAJOR * TORUS_MINOR, "sphere": 4 * np.pi * SPHERE_RADIUS**2,
+             "ground": np.pi * GROUND_RADIUS**2}
+    n_back = max(1, int(round(BACKDROP_SHARE * n)))
+    total = sum(areas.values())
+    counts = {k: max(1, int(round((n - n_back) * a / total))) for k, a in areas.items()}
+    counts["ground"] = max(1, n - n_back - counts["torus"] - counts["sphere"])
+    out = []
+
+    k = counts["torus"]  # uniform by area: accept v with probability ∝ ring radius
+    u = rng.uniform(0, 2 * np.pi, 2 * k + 64)
+    v = rng.uniform(0, 2 * np.pi, 2 * k + 64)
+    keep = rng.uniform(0, 1, len(v)) < (TORUS_MAJOR + TORUS_MINOR * np.cos(v)) / (TORUS_MAJOR + TORUS_MINOR)
+    u, v = u[keep][:k], v[keep][:k]
+    ring = TORUS_MAJOR + TORUS_MINOR * np.cos(v)
+    p = np.stack([ring * np.cos(u), ring * np.sin(u), TORUS_MINOR * np.sin(v)], -1)
+    nrm = np.stack([np.cos(v) * np.cos(u), np.cos(v) * np.sin(u), np.sin(v)], -1)
+    stripes = (np.floor(u / (2 * np.pi) * 24) % 2 == 0) & (np.floor(v / (2 * np.pi) * 8) % 2 == 0)
+    tilt = _rot_x(TORUS_TILT_DEG)
+    out.append((p @ tilt.T, nrm @ tilt.T, _hsv_to_rgb(u / (2 * np.pi), 0.8, np.where(stripes, 0.35, 0.95)),
+                np.sqrt(areas["torus"] / k)))
+
+    k = counts["sphere"]
+    nrm = rng.normal(size=(k, 3))
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    lon = np.arctan2(nrm[:, 1], nrm[:, 0]) + np.pi
+    lat = np.arcsin(np.clip(nrm[:, 2], -1.0, 1.0)) + np.pi / 2
+    checker = (np.floor(lon / (2 * np.pi) * 16) + np.floor(lat / np.pi * 8)) % 2 == 0
+    out.append((SPHERE_RADIUS * nrm, nrm, np.where(checker[:, None], [[0.95, 0.93, 0.85]], [[0.10, 0.18, 0.45]]),
+                np.sqrt(areas["sphere"] / k)))
+
+    k = counts["ground"]
+    r, a = GROUND_RADIUS * np.sqrt(rng.uniform(0, 1, k)), rng.uniform(0, 2 * np.pi, k)
+    p = np.stack([r * np.cos(a), r * np.sin(a), np.full(k, GROUND_Z)], -1)
+    tiles = (np.floor(p[:, 0] / 0.25) + np.floor(p[:, 1] / 0.25)) % 2 == 0
+    grey = np.where(tiles, 0.55, 0.3) + 0.05 * rng.normal(size=k)
+    out.append((p, np.tile([[0.0, 0.0, 1.0]], (k, 1)), np.clip(grey[:, None] * [[1.0, 0.95, 0.85]], 0, 1),
+                np.sqrt(areas["ground"] / k)))
+
+    k = n_back
+    nrm = rng.normal(size=(k, 3))
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    sky = np.clip(0.5 + 0.5 * nrm[:, 2:3], 0, 1)
+    rgb = (1 - sky) * [[0.85, 0.8, 0.7]] + sky * [[0.35, 0.55, 0.9]] + 0.03 * rng.normal(size=(k, 3))
+    out.append((BACKDROP_RADIUS * nrm, -nrm, np.clip(rgb, 0, 1), np.sqrt(4 * np.pi * BACKDROP_RADIUS**2 / k)))
+    return out
+
+
+def big_scene(n: int, seed: int = 0) -> GaussianModel:
+    """A synthetic scene of ``n`` Gaussians shaped like a trained one, for benchmarks and the 1M-Gaussian case.
+
+    Flat Gaussians cover the demo's torus and sphere, a checkered ground disc and a backdrop sphere (10% of them),
+    with density by area, tangent scales ≈ 0.6 × spacing with log-normal spread, random in-plane orientation,
+    mostly opaque (a quarter semi-transparent) and small random SH bands 1–3. So the per-pixel overdraw stays
+    realistic at any ``n`` (the splats shrink as ``n`` grows), unlike uniformly random Gaussians.
+    """
+    if n < 1:
+        raise ValueError(f"a scene needs at least one Gaussian, got {n}")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for p, nrm, rgb, spacing in _surfaces(int(n), rng):
+        k = len(p)
+        t1, t2 = _tangent_frame(nrm, rng)
+        s_t = OVERLAP * spacing * np.exp(0.3 * rng.normal(size=(k, 2)))
+        scales = np.concatenate([s_t, THIN * s_t.min(axis=1, keepdims=True)], axis=1)
+        parts.append((p, np.stack([t1, t2, nrm], axis=-1), scales, rgb))
+    p, R, scales, rgb = (np.concatenate(x) for x in zip(*parts))
+    m = len(p)
+    opacity = np.where(rng.uniform(0, 1, m) < 0.75, rng.uniform(0.85, 0.99, m), rng.uniform(0.05, 0.6, m))
+    sh_rest = 0.05 * rng.normal(size=(m, num_sh_coeffs(3) - 1, 3)) / np.arange(2, num_sh_coeffs(3) + 1)[None, :, None]
+    return GaussianModel(
+        torch.from_numpy(p).float(),
+        rotmat_to_quat(torch.from_numpy(R)).float(),
+        torch.from_numpy(np.log(scales)).float(),
+        torch.from_numpy(np.log(opacity / (1 - opacity))).float(),
+        rgb_to_sh_dc(torch.from_numpy(rgb).float())[:, None, :],
+        torch.from_numpy(sh_rest).float(),
+        max_sh_degree=3,
+    )

@@ -22,6 +22,7 @@ from methods.metrics import psnr
 from render.colormap import colormap
 from render.live import Frame, Framing, RenderRequest
 from render.options import option
+from render.splat.api import BACKEND_CHOICES
 from render.tensors import to_numpy
 
 
@@ -55,6 +56,7 @@ RENDER_MODES: dict[str, Callable] = {"rgb": _rgb, "depth": _depth, "alpha": _alp
 
 
 FILTERS = ("mip", "3dgs", "none")
+BACKEND_LABELS = ("auto", "CUDA", "OpenGL", "torch (reference)")
 DEFAULT_FOCAL = 256 / math.tan(math.radians(25))  # a .ply without its dataset: 50° over 512 px
 
 
@@ -68,6 +70,9 @@ class SplatOptions:
     sh_degree: int = option(3, min=0, max=3, widget="slider", label="SH degree",
                             help="highest spherical-harmonics band used (never above the model's)")
     white_background: bool = option(False, label="white background")
+    backend: str = option("auto", choices=BACKEND_CHOICES, labels=BACKEND_LABELS, label="rasterizer",
+                          help="auto: CUDA when present, else OpenGL (real time, any GPU or software GL), else the "
+                               "torch reference; a missing one falls back and says why")
     stack: str = option("blended", choices=tuple(STACK_MODES), label="mip stack",
                         help="with a Mipmap-GS stack open: the base only, the level nearest to the sampling rate, "
                              "or the two nearest blended by log-scale distance")
@@ -181,13 +186,14 @@ class SplatSource:
             with torch.no_grad():
                 sh = min(int(o.sh_degree), level_model.active_sh_degree)  # never above what the model has (yet)
                 out = level_model.render(request.camera, filter=o.filter, use_3d_filter=o.use_3d_filter,
-                                         background=o.background, sh_degree=sh)
+                                         background=o.background, sh_degree=sh, backend=o.backend,
+                                         counts=o.mode == "count")
             c, img = to_numpy(out.color.clamp(0, 1)), RENDER_MODES[o.mode](out, gt)
             color = weight * c if color is None else color + weight * c
             image = weight * img if image is None else image + weight * img
             n = max(n, int(level_model.num_gaussians))
             used.append(f"x{scale:g} {weight:.0%}" if len(self.stack) else "")
-        aux = {"n_gaussians": n}
+        aux = {"n_gaussians": n, "backend": out.backend, "backend_note": out.note}
         if self.stack:
             aux["levels"] = " + ".join(used)
         if gt is not None:

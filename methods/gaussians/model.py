@@ -230,18 +230,40 @@ class GaussianModel:
 
     # ----- rendering ----------------------------------------------------------------------------------------------
     def render(self, camera: "Camera", *, filter: str = "mip", use_3d_filter: bool = True,
-               background: Sequence[float] = (0.0, 0.0, 0.0), sh_degree: int | None = None) -> Any:
+               background: Sequence[float] = (0.0, 0.0, 0.0), sh_degree: int | None = None,
+               backend: str | None = None, counts: bool = True) -> Any:
         """Rasterize with ``render.splat.rasterize_camera`` (imported lazily: methods stay importable and testable
-        without the rasterizer). ``sh_degree`` defaults to the active degree; returns its ``RasterOutput``.
-        Differentiable; wrap display-only renders in ``torch.no_grad()`` to skip building the graph."""
+        without the rasterizer). ``sh_degree`` defaults to the active degree; ``backend``/``counts`` as in
+        :func:`render.splat.rasterize`; returns its ``RasterOutput``. Differentiable; wrap display-only renders
+        in ``torch.no_grad()`` to skip building the graph (and to reuse the GL backend's upload)."""
         from render.splat import rasterize_camera
 
-        scales, opacities = self.effective(use_3d_filter)
         degree = self.active_sh_degree if sh_degree is None else int(sh_degree)
         if not 0 <= degree <= self.max_sh_degree:
             raise ValueError(f"sh_degree {degree} outside 0..{self.max_sh_degree}")
-        return rasterize_camera(self.means, self.rotations, scales, opacities, self.sh(), camera=camera,
-                                sh_degree=degree, filter=filter, background=tuple(background))
+        rotations, scales, opacities, sh = self._render_inputs(use_3d_filter)
+        return rasterize_camera(self.means, rotations, scales, opacities, sh, camera=camera, sh_degree=degree,
+                                filter=filter, background=tuple(background), backend=backend, counts=counts)
+
+    def _render_inputs(self, use_3d_filter: bool) -> tuple[torch.Tensor, ...]:
+        """(rotations, scales, opacities, SH) as rendered. Without autograd they are cached until a parameter
+        changes (identity and in-place version), so repeated display renders pass the *same* tensors and the GL
+        backend uploads a static model once."""
+        def compute() -> tuple[torch.Tensor, ...]:
+            scales, opacities = self.effective(use_3d_filter)
+            return self.rotations, scales, opacities, self.sh()
+
+        if torch.is_grad_enabled():
+            return compute()
+        sources = tuple(self.params().values()) + ((self.filter_3d,) if self.filter_3d is not None else ())
+        key = (use_3d_filter, tuple(t._version for t in sources))
+        cached = getattr(self, "_display_inputs", None)
+        if cached is not None and cached[0] == key and all(a is b for a, b in zip(cached[1], sources)) \
+                and len(cached[1]) == len(sources):
+            return cached[2]
+        out = compute()
+        self._display_inputs = (key, sources, out)
+        return out
 
     # ----- parameters ---------------------------------------------------------------------------------------------
     def params(self) -> dict[str, torch.nn.Parameter]:

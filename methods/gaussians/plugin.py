@@ -105,8 +105,8 @@ FAMILY = Family(
                 cli.add_render_arguments, cli.run_render),
         Command(("finetune", "gaussians"), "Mipmap-GS: finetune a trained model at each target scale into a mip "
                 "stack (levels/*.ply + mipmap.json)", cli.add_finetune_arguments, cli.run_finetune),
-        Command(("export-demo-ply",), "write the bundled demo Gaussian scene (the Splat view's) as a PLY file",
-                cli.add_export_arguments, cli.run_export),
+        Command(("export-demo-ply",), "write the bundled demo Gaussian scene (the Splat view's), or a synthetic "
+                "N-Gaussian one (--gaussians), as a PLY file", cli.add_export_arguments, cli.run_export),
     ),
     jobs=(
         JobSpec("Train Gaussian splatting (3DGS / Mip-Splatting)", TrainGaussiansOptions, _train_job,

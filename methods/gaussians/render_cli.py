@@ -26,6 +26,7 @@ __all__ = ["RenderSettings", "RenderedView", "FILTERS", "BACKGROUNDS", "prepare_
            "resolve_filter", "render_ply"]
 
 FILTERS = ("auto", "3dgs", "mip", "none")
+BACKEND_CHOICES = ("auto", "cuda", "gl", "torch")  # = render.splat.api.BACKEND_CHOICES (kept import-light for --help)
 BACKGROUNDS: dict[str, tuple[float, float, float]] = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0)}
 
 
@@ -38,8 +39,11 @@ class RenderSettings:
     size: tuple[int, int] | None = None  # (W, H) applied before the zoom; same horizontal FOV
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sh_degree: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKEND_CHOICES:
+            raise ValueError(f"unknown --backend {self.backend!r}; valid: {', '.join(BACKEND_CHOICES)}")
         if self.filter not in FILTERS:
             raise ValueError(f"unknown filter {self.filter!r}; valid: {', '.join(FILTERS)}")
         if not (np.isfinite(self.zoom) and self.zoom > 0):
@@ -58,6 +62,7 @@ class RenderedView:
     width: int
     height: int
     seconds: float
+    backend: str = "torch"
 
 
 def prepare_cameras(cameras: Sequence[Camera], settings: RenderSettings) -> list[Camera]:
@@ -111,19 +116,23 @@ def render_ply(ply: str | os.PathLike, cameras_path: str | os.PathLike, out_dir:
         raise ValueError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     digits = max(4, len(str(len(cams) - 1)))
-    views = []
+    views, noted = [], False
     for i, cam in enumerate(cams):
         t0 = time.perf_counter()
         with torch.no_grad():
             res = model.render(cam, filter=filt, use_3d_filter=use_3d, background=settings.background,
-                               sh_degree=settings.sh_degree)
+                               sh_degree=settings.sh_degree, backend=settings.backend, counts=False)
+        if res.note and not noted:
+            print(res.note, file=sys.stderr)
+            noted = True
         rgb = to_numpy(res.color).astype(np.float32)
         dt = time.perf_counter() - t0
         stem = f"view_{i:0{digits}d}"
         png, npy = out / f"{stem}.png", out / f"{stem}.npy"
         atomic_save_image(png, np.clip(rgb, 0.0, 1.0))
         _write_npy(npy, rgb)
-        views.append(RenderedView(i, png, npy, cam.width, cam.height, dt))
+        views.append(RenderedView(i, png, npy, cam.width, cam.height, dt, res.backend))
         if log is not None:
-            log(f"view {i + 1}/{len(cams)}: {cam.width}x{cam.height} in {dt * 1000:.0f} ms -> {png.name}")
+            log(f"view {i + 1}/{len(cams)}: {cam.width}x{cam.height} in {dt * 1000:.0f} ms ({res.backend}) "
+                f"-> {png.name}")
     return views

@@ -1,9 +1,12 @@
 """Public entry point of the Gaussian-splatting rasterizer: argument checks and backend dispatch.
 
-Backends register a :class:`Backend`; :func:`rasterize` validates once, then hands the normalised arguments to
-the highest-priority backend that accepts the tensors' device (or to the one named by ``backend=``). The pure
-torch reference (``"torch"``) accepts every device, so it is always the fallback and the ground truth; a CUDA
-backend plugs in with ``register_backend(Backend("cuda", lambda d: d.type == "cuda", fn, priority=10))``.
+Backends register a :class:`Backend`; :func:`rasterize` validates once, then hands the normalised arguments to a
+backend. ``backend=None`` (training, evaluation) takes the highest-priority *differentiable* backend that accepts
+the tensors' device; ``"auto"`` (display) the highest-priority one of all, forward-only ones included unless
+gradients are needed: CUDA, then GL, then torch. A named backend that cannot serve the call (no GL 4.3, not
+installed) falls back along the same chain and the output's ``note`` says why in one line. The pure torch
+reference accepts every device, so it is always the last resort and the ground truth; a CUDA backend plugs in
+with ``register_backend(Backend("cuda", lambda d: d.type == "cuda", fn, priority=10))``.
 """
 from __future__ import annotations
 
@@ -15,20 +18,29 @@ import torch
 
 from render.splat.projection import FILTERS, NEAR_PLANE
 from render.splat.sh import MAX_SH_DEGREE, num_sh_bases
+from render.splat.gl_backend import rasterize_gl
 from render.splat.torch_ref import rasterize_torch
-from render.splat.types import RasterOutput
+from render.splat.types import BackendUnavailable, RasterOutput
 
-__all__ = ["Backend", "RasterOutput", "register_backend", "backends", "rasterize", "rasterize_camera"]
+__all__ = ["Backend", "BackendUnavailable", "RasterOutput", "BACKEND_CHOICES", "register_backend", "backends",
+           "rasterize", "rasterize_camera"]
+
+# What a user can ask for (the Splat view's combo, ``--backend``); a known name that is not registered here
+# (no CuPy, say) falls back with a note instead of failing.
+BACKEND_CHOICES = ("auto", "cuda", "gl", "torch")
 
 
 @dataclass(frozen=True)
 class Backend:
-    """A rasterizer implementation; ``fn`` takes the validated arguments of :func:`rasterize`."""
+    """A rasterizer implementation; ``fn`` takes the validated arguments of :func:`rasterize` and may raise
+    :class:`BackendUnavailable` to hand the call to the next backend. Forward-only backends set
+    ``differentiable=False`` and are never used when gradients are needed."""
 
     name: str
     accepts: Callable[[torch.device], bool]
     fn: Callable[..., RasterOutput]
     priority: int = 0
+    differentiable: bool = True
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -45,17 +57,28 @@ def backends() -> dict[str, Backend]:
 
 
 register_backend(Backend("torch", lambda device: True, rasterize_torch, priority=0))
+register_backend(Backend("gl", lambda device: True, rasterize_gl, priority=5, differentiable=False))
 
 
-def _select(device: torch.device, name: str | None) -> Backend:
-    if name is not None:
-        if name not in _BACKENDS:
-            raise ValueError(f"unknown backend '{name}'; registered: {', '.join(sorted(_BACKENDS))}")
-        b = _BACKENDS[name]
-        if not b.accepts(device):
-            raise ValueError(f"backend '{name}' does not run on device {device}")
-        return b
-    return max((b for b in _BACKENDS.values() if b.accepts(device)), key=lambda b: b.priority)
+def _candidates(device: torch.device, name: str | None, needs_grad: bool) -> tuple[list[Backend], str]:
+    """Backends to try in order, and a note when the named one is not registered."""
+    usable = sorted((b for b in _BACKENDS.values() if b.accepts(device) and (b.differentiable or not needs_grad)),
+                    key=lambda b: -b.priority)
+    if name is None:
+        return [b for b in usable if b.differentiable], ""
+    if name == "auto":
+        return usable, ""
+    if name not in _BACKENDS:
+        if name in BACKEND_CHOICES:
+            return usable, f"{name}: not available in this install"
+        raise ValueError(f"unknown backend '{name}'; choose one of {', '.join(BACKEND_CHOICES)}")
+    b = _BACKENDS[name]
+    if not b.accepts(device):
+        raise ValueError(f"backend '{name}' does not run on device {device}")
+    if needs_grad and not b.differentiable:
+        raise ValueError(f"backend '{name}' renders forward only; train with the torch or cuda backend "
+                         f"(or render under torch.no_grad())")
+    return [b] + [x for x in usable if x is not b], ""
 
 
 def _check(name: str, t: object, shape: tuple[int | None, ...]) -> torch.Tensor:
@@ -75,14 +98,15 @@ def rasterize(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, op
               colors: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, *,
               sh_degree: int | None = None, filter: str = "3dgs",
               background: Sequence[float] | torch.Tensor = (0.0, 0.0, 0.0), near: float = NEAR_PLANE,
-              tile_size: int = 16, backend: str | None = None) -> RasterOutput:
+              tile_size: int = 16, backend: str | None = None, counts: bool = True) -> RasterOutput:
     """Render N Gaussians from one pinhole camera.
 
     means (N,3); quats (N,4) wxyz, normalised here; scales (N,3) and opacities (N,) already activated; colors
     (N,3) RGB or (N,K,3) SH coefficients evaluated up to ``sh_degree`` (default: all K = (d+1)² bands) with the
     3DGS "+0.5, clamp ≥ 0" activation. viewmat (4,4) OpenCV world-to-camera, K (3,3) intrinsics (cast to the
     Gaussians' dtype). ``filter`` is a key of :data:`render.splat.projection.FILTERS`. Differentiable w.r.t. all
-    Gaussian tensors; ``means2d.grad`` is kept for densification.
+    Gaussian tensors; ``means2d.grad`` is kept for densification. ``backend``: None, "auto" or a name (module
+    docstring). ``counts=False`` lets a backend skip the per-pixel count; ``n_contrib`` may then be None.
     """
     means = _check("means", means, (None, 3))
     n = means.shape[0]
@@ -125,10 +149,22 @@ def rasterize(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, op
     if bg.shape != (3,) or not bool(torch.isfinite(bg).all()):
         raise ValueError(f"background must be 3 finite values, got {tuple(bg.shape)}")
 
-    impl = _select(means.device, backend)
-    return impl.fn(means, quats, scales, opacities, colors, viewmat, K, int(width), int(height),
-                   sh_degree=sh_degree, filter=FILTERS[filter], background=bg, near=float(near),
-                   tile_size=int(tile_size))
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (means, quats, scales, opacities, colors))
+    chain, note = _candidates(means.device, backend, needs_grad)
+    notes = [note] if note else []
+    for impl in chain:
+        try:
+            out = impl.fn(means, quats, scales, opacities, colors, viewmat, K, int(width), int(height),
+                          sh_degree=sh_degree, filter=FILTERS[filter], background=bg, near=float(near),
+                          tile_size=int(tile_size), counts=counts)
+        except BackendUnavailable as e:
+            notes.append(f"{impl.name}: {e}")
+            continue
+        out.backend = impl.name
+        if notes:
+            out.note = "; ".join(notes) + f" - rendered with {impl.name}"
+        return out
+    raise BackendUnavailable("; ".join(notes) or f"no rasterizer backend for device {means.device}")
 
 
 def rasterize_camera(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,

@@ -42,7 +42,7 @@ _SAVED_PER_ELEMENT = 8  # full-size tensors autograd keeps per block (measured: 
 def rasterize_torch(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
                     colors: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, *,
                     sh_degree: int | None, filter: ScreenFilter, background: torch.Tensor, near: float,
-                    tile_size: int) -> RasterOutput:
+                    tile_size: int, counts: bool = True) -> RasterOutput:  # noqa: ARG001 - the count is free here
     """Whole pipeline on validated inputs (see :func:`render.splat.api.rasterize` for the contract)."""
     proj = project_gaussians(means, quats, scales, opacities, viewmat, K, width, height, filter=filter,
                              near=near, tile_size=tile_size)

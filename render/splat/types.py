@@ -1,4 +1,4 @@
-"""The result type shared by every rasterizer backend (kept apart so backends need not import the dispatcher)."""
+"""Result and error types shared by every rasterizer backend (apart, so backends need not import the dispatcher)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,3 +16,10 @@ class RasterOutput:
     means2d: torch.Tensor    # (N, 2) projected means in pixels; .grad is filled by backward when inputs need grad
     radii: torch.Tensor      # (N,) int32 pixel radius, 0 = culled
     n_contrib: torch.Tensor  # (H, W) int32 number of Gaussians composited into each pixel
+    backend: str = "torch"   # the backend that produced it (set by the dispatcher)
+    note: str = ""           # one line when a requested backend was unavailable and another one was used
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend cannot render this call (no GL 4.3 compute, scene over a driver limit, no GPU, …); the
+    dispatcher then falls back to the next backend and reports the reason in one line."""

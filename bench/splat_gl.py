@@ -1,0 +1,142 @@
+"""OpenGL splat backend vs the torch reference: load, ms per frame, sort, preview rate and image parity, one run.
+
+    python bench/splat_gl.py [--sizes 10000,100000,1000000] [--res 648x420,1280x720] [--json out.json]
+
+Scenes are :func:`methods.gaussians.demo.big_scene` (flat Gaussians on the demo's torus and sphere, a ground disc
+and a backdrop; SH degree 3), written as 3DGS PLYs so the load columns time real files: ``load_ply`` (the fast
+vertex read) against plyfile's reader (the old path). Each scene is rendered from three of the demo's orbit
+cameras at each resolution:
+
+* torch: the reference rasterizer, one frame per camera (it is the slow side);
+* GL: ``backend="gl"`` after one warm-up frame, best of 3 per camera, without the per-pixel count (what the
+  Splat view asks for in RGB mode) and once with it; the first frame (upload + sort) separately;
+* sort: a forced re-sort of the depth order; preview: GL at the Splat view's smallest dynamic-resolution scale
+  (1/4 of the size, what it draws while you drag);
+* PSNR: GL against torch on the same frame (colour, [0, 1]).
+
+GL timings are the wall time of ``rasterize`` (upload, sort, GL work, read-back, tensor conversion included).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CAMERAS = (0, 5, 10)  # demo orbit cameras: above, below and above the equator, different azimuths
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _psnr(a, b) -> float:
+    mse = float(((a.double() - b.double()) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="Gaussians per scene, comma separated")
+    ap.add_argument("--res", default="648x420,1280x720", help="frame sizes, comma separated WxH")
+    ap.add_argument("--no-torch-above", type=int, default=2_000_000,
+                    help="skip the torch reference for scenes larger than this (it needs minutes per frame)")
+    ap.add_argument("--no-plyfile-above", type=int, default=2_000_000,
+                    help="skip the old plyfile load for files larger than this many Gaussians")
+    ap.add_argument("--json", default="", help="also write the rows here")
+    args = ap.parse_args()
+
+    import plyfile
+    import torch
+
+    from methods.gaussians.demo import big_scene, demo_cameras
+    from methods.gaussians.ply import load_ply, save_ply
+    from render.gl import gl_info
+    from render.splat import gl_backend as gb
+    from render.splat.gl_backend import DepthOrder, ResortPolicy
+
+    sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
+    resolutions = [_size(v) for v in args.res.split(",") if v.strip()]
+    info = gl_info()
+    rows = []
+    torch.set_grad_enabled(False)
+    with tempfile.TemporaryDirectory(prefix="mipstudio-bench-gl-") as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"scene_{n}.ply"
+            save_ply(big_scene(n), path)
+            load_s = _best(lambda: load_ply(path), 1 if n > 300_000 else 3)
+            old_s = _best(lambda: plyfile.PlyData.read(str(path), mmap=False), 1) \
+                if n <= args.no_plyfile_above else float("nan")
+            model = load_ply(path)
+            order = DepthOrder(model.means.numpy())
+            sort_s = _best(lambda: order.update(order.forward * -1 if order.forward is not None else [0, 0, 1.0],
+                                                ResortPolicy()), 3)
+            for (w, h) in resolutions:
+                cams = [demo_cameras()[i].resized(w, h) for i in CAMERAS]
+                gb.clear_cache()
+                t0 = time.perf_counter()
+                model.render(cams[0], backend="gl", counts=False)
+                first_s = time.perf_counter() - t0
+                gl_s, gl_count_s, pre_s, preview_s, torch_s, psnrs = [], [], [], [], [], []
+                for cam in cams:
+                    model.render(cam, backend="gl", counts=False)  # warm: sorted for this camera
+                    gl_s.append(_best(lambda: model.render(cam, backend="gl", counts=False), 3))
+                    pre_s.append(gb.last_stats().preprocess)
+                    gl_count_s.append(_best(lambda: model.render(cam, backend="gl", counts=True), 1))
+                    small = cam.scaled(0.25)
+                    model.render(small, backend="gl", counts=False)
+                    preview_s.append(_best(lambda: model.render(small, backend="gl", counts=False), 3))
+                    if n <= args.no_torch_above:
+                        t0 = time.perf_counter()
+                        ref = model.render(cam, backend="torch")
+                        torch_s.append(time.perf_counter() - t0)
+                        psnrs.append(_psnr(model.render(cam, backend="gl", counts=False).color, ref.color))
+                mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
+                row = {"gaussians": n, "width": w, "height": h, "load_ply_s": load_s, "plyfile_read_s": old_s,
+                       "first_frame_ms": first_s * 1e3, "gl_ms": mean(gl_s) * 1e3,
+                       "gl_with_counts_ms": mean(gl_count_s) * 1e3, "preprocess_ms": mean(pre_s) * 1e3,
+                       "sort_ms": sort_s * 1e3, "preview_ms": mean(preview_s) * 1e3,
+                       "preview_fps": 1.0 / mean(preview_s), "torch_ms": mean(torch_s) * 1e3,
+                       "speedup": mean(torch_s) / mean(gl_s) if torch_s else float("nan"),
+                       "psnr_min_db": min(psnrs) if psnrs else float("nan")}
+                rows.append(row)
+                print(f"  {n:,} @ {w}x{h}: GL {row['gl_ms']:.0f} ms, torch {row['torch_ms']:.0f} ms, "
+                      f"PSNR {row['psnr_min_db']:.1f} dB", flush=True)
+            del model
+            gb.clear_cache()
+
+    print(f"\nGL splat backend vs torch reference: {info.get('GL_RENDERER', '?')} ({info.get('GL_VERSION', '?')}), "
+          f"{os.cpu_count()} cores, torch {torch.get_num_threads()} threads; mean over {len(CAMERAS)} cameras\n")
+    print("| Gaussians | size | load_ply s (plyfile) | first frame ms | GL ms | GL+count ms | torch ms | speed-up | "
+          "preprocess ms | sort ms | preview ms (fps) | PSNR GL vs torch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['gaussians']:,} | {r['width']}x{r['height']} | {r['load_ply_s']:.2f} ({r['plyfile_read_s']:.1f}) | "
+              f"{r['first_frame_ms']:.0f} | {r['gl_ms']:.0f} | {r['gl_with_counts_ms']:.0f} | {r['torch_ms']:.0f} | "
+              f"{r['speedup']:.1f}x | {r['preprocess_ms']:.0f} | {r['sort_ms']:.1f} | "
+              f"{r['preview_ms']:.0f} ({r['preview_fps']:.1f}) | {r['psnr_min_db']:.1f} dB |")
+    if args.json:
+        from assets.cache import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({"gl": info, "rows": rows}, indent=2), parents=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
