@@ -11,6 +11,7 @@ with ``register_backend(Backend("cuda", lambda d: d.type == "cuda", fn, priority
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,9 +90,30 @@ def _check(name: str, t: object, shape: tuple[int | None, ...]) -> torch.Tensor:
     if t.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, t.shape)):
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or inf")
+    if not _known_finite(t):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or inf")
+        _remember_finite(t)
     return t
+
+
+# Tensors already checked for NaN/inf, by identity and in-place version: a displayed 1M-Gaussian model is the same
+# tensors frame after frame, and re-checking its 48M SH values cost ~120 ms per frame.
+_FINITE: dict[int, tuple[weakref.ref, int]] = {}
+_FINITE_MIN_ELEMENTS = 1 << 16
+
+
+def _known_finite(t: torch.Tensor) -> bool:
+    hit = _FINITE.get(id(t))
+    return hit is not None and hit[0]() is t and hit[1] == t._version
+
+
+def _remember_finite(t: torch.Tensor) -> None:
+    if t.numel() < _FINITE_MIN_ELEMENTS:
+        return
+    if len(_FINITE) > 64:
+        _FINITE.clear()
+    _FINITE[id(t)] = (weakref.ref(t), t._version)
 
 
 def rasterize(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,

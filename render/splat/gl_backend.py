@@ -37,11 +37,12 @@ MIN_GL_VERSION = 430          # compute shaders and storage buffers
 CACHE_BYTES = 3 * 2**30       # host + GL bytes of uploaded scenes kept (least recently used goes first) ...
 CACHE_SCENES = 4              # ... and at most this many (a followed training run uploads every snapshot)
 _SHADERS = Path(__file__).with_name("shaders")
-_SPLAT_BYTES = 64             # 4 uvec4 per splat (see splat_preprocess.comp)
-_ALIGN_SPLATS = 1024          # chunk starts are multiples of this, so buffer offsets stay aligned
+_SPLAT_BYTES = 48             # 3 uvec4 per splat (see splat_preprocess.comp)
+TEX_WIDTH = 4096              # the Gaussians' texture is this wide (a power of two) and as tall as needed
 T_MIN = 1e-4                  # the reference's stop threshold on transmittance
 BATCHES = 12                  # draws per frame on GPUs; between them saturated pixels are masked out
 MIN_BATCH = 4096              # no batching below 2 × this many splats
+MAX_RUNS = 64                 # point/quad alternations drawn as such; more, and every splat is drawn as a quad
 
 
 # ----- depth order ---------------------------------------------------------------------------------------------
@@ -122,19 +123,22 @@ class _Scene:
         with torch.no_grad():
             cov = covariance3d(quats.detach().to(**f32), scales.detach().to(**f32))
         self.n = int(means.shape[0])
-        self.means = np.ascontiguousarray(means.detach().to(**f32).cpu().numpy())
-        self.cov = np.ascontiguousarray(cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]].cpu().numpy())
-        self.opac = np.ascontiguousarray(opacities.detach().to(**f32).cpu().numpy())
-        cols = colors.detach().to(**f32).cpu()
-        self.sh = np.ascontiguousarray((cols[:, None, :] if raw_rgb else cols).numpy())
-        self.coeffs = int(self.sh.shape[1])
+        m = means.detach().to(**f32).cpu()
+        cols = colors.detach().to(**f32).cpu().reshape(self.n, colors[0].numel() if self.n else 3)
+        # The texture layout of splat_preprocess.comp: (mean, opacity), Σ's six entries, colour coefficients.
+        rows = torch.cat([m, opacities.detach().to(**f32).cpu()[:, None],
+                          cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]].cpu(), torch.zeros(self.n, 2), cols], 1)
+        self.stride = -(-rows.shape[1] // 4)  # texels per Gaussian
+        rows = torch.nn.functional.pad(rows, (0, 4 * self.stride - rows.shape[1])).reshape(-1)
+        self.texels = np.zeros(max(1, -(-rows.numel() // (4 * TEX_WIDTH))) * TEX_WIDTH * 4, np.float32)
+        self.texels[:rows.numel()] = rows.numpy()
+        self.means = np.ascontiguousarray(m.numpy())
         self.raw_rgb = raw_rgb
         self.order = DepthOrder(self.means)
         self.lock = threading.Lock()
         self.gl: dict[str, Any] = {}
         self.gl_order_revision = -1
-        self.nbytes = 2 * (self.means.nbytes + self.cov.nbytes + self.opac.nbytes + self.sh.nbytes) + \
-            self.n * (_SPLAT_BYTES + 12 + 8 + 4)
+        self.nbytes = 2 * self.texels.nbytes + self.means.nbytes + self.n * (_SPLAT_BYTES + 16 + 8 + 4)
 
     def matches(self, tensors: tuple[torch.Tensor, ...]) -> bool:
         return all(a is b for a, b in zip(self.tensors, tensors)) and \
@@ -229,16 +233,22 @@ class _Renderer:
         self.ctx = ctx
         src = {name: (_SHADERS / name).read_text() for name in ("splat_preprocess.comp", "splat.vert", "splat.frag",
                                                                  "fullscreen.vert", "saturated.frag")}
-        self.preprocess = ctx.compute_shader(src["splat_preprocess.comp"])
+        renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+        software = any(k in renderer for k in ("llvmpipe", "softpipe", "swrast"))
+        self.max_groups = int((ctx.info.get("GL_MAX_COMPUTE_WORK_GROUP_COUNT") or (65535,))[0])
+        self.max_texture = int(ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
+        self.preprocess = ctx.compute_shader(src["splat_preprocess.comp"].replace("TEX_WIDTH", str(TEX_WIDTH)))
         self.program = ctx.program(vertex_shader=src["splat.vert"], fragment_shader=src["splat.frag"])
-        self.vao = ctx.vertex_array(self.program, [])
+        self.vao = None
+        self.quads = 0  # quads the index buffer covers
+        self.point_vao = ctx.vertex_array(self.program, [])
+        self.max_point = float((ctx.info.get("GL_POINT_SIZE_RANGE") or (1.0, 1.0))[1])
         self.mask_program = ctx.program(vertex_shader=src["fullscreen.vert"], fragment_shader=src["saturated.frag"])
         self.mask_vao = ctx.vertex_array(self.mask_program, [])
         self.max_block = int(ctx.info.get("GL_MAX_SHADER_STORAGE_BLOCK_SIZE", 2**27))
         # Batches with saturated pixels masked in between: a large saving where early depth tests are cheap (GPUs),
         # none on a software rasterizer, where a rejected pixel costs about as much as a shaded one (measured).
-        renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
-        self.batches = 1 if any(k in renderer for k in ("llvmpipe", "softpipe", "swrast")) else BATCHES
+        self.batches = 1 if software else BATCHES
         self.size: tuple[int, int] | None = None
         self.target: dict[str, Any] = {}
 
@@ -261,24 +271,34 @@ class _Renderer:
         return self.target
 
     def _upload(self, scene: _Scene) -> None:
-        if scene.n * _SPLAT_BYTES > self.max_block:
-            raise BackendUnavailable(f"{scene.n:,} Gaussians exceed this GL's storage-block limit "
-                                     f"({self.max_block // _SPLAT_BYTES:,} splats)")
+        rows = scene.texels.size // (4 * TEX_WIDTH)
+        if scene.n * _SPLAT_BYTES > self.max_block or rows > self.max_texture:
+            limit = min(self.max_block // _SPLAT_BYTES, self.max_texture * TEX_WIDTH // scene.stride)
+            raise BackendUnavailable(f"{scene.n:,} Gaussians exceed this GL's limits ({limit:,} at this SH degree)")
         if scene.gl:
             return
         ctx = self.ctx
-        empty = np.zeros(1, np.float32)  # GL buffers cannot be empty; a zero-Gaussian scene draws nothing anyway
-        for name in ("means", "cov", "opac", "sh"):
-            arr = getattr(scene, name)
-            scene.gl[name] = ctx.buffer(arr.tobytes() if arr.size else empty.tobytes())
+        tex = ctx.texture((TEX_WIDTH, rows), 4, scene.texels.tobytes(), dtype="f4")
+        tex.filter = (moderngl_module().NEAREST, moderngl_module().NEAREST)
+        scene.gl["gauss"] = tex
+        # GL buffers cannot be empty: a zero-Gaussian scene gets one-element buffers and draws nothing
         scene.gl["splats"] = ctx.buffer(reserve=max(scene.n, 1) * _SPLAT_BYTES)
-        scene.gl["screen"] = ctx.buffer(reserve=max(scene.n, 1) * 12)
+        scene.gl["screen"] = ctx.buffer(reserve=max(scene.n, 1) * 16)
         scene.gl["order"] = ctx.buffer(reserve=max(scene.n, 1) * 4)
 
-    def chunk(self, scene: _Scene) -> int:
-        """Gaussians per compute dispatch so every bound input range fits the storage-block limit."""
-        per = max(12, 24, 4, scene.coeffs * 12)
-        return max(_ALIGN_SPLATS, (self.max_block // per) // _ALIGN_SPLATS * _ALIGN_SPLATS)
+    def _quad_vao(self, quads: int):
+        """Indexed quads (4 vertices, 6 indices each): the vertex shader runs once per corner, not per index."""
+        if quads > self.quads:
+            n = max(quads, 2 * self.quads, 1024)
+            base = (np.arange(n, dtype=np.uint32) * 4)[:, None]
+            idx = (base + np.array([0, 1, 2, 2, 1, 3], np.uint32)).ravel()
+            if self.vao is not None:
+                self.vao.release()
+                self.index.release()
+            self.index = self.ctx.buffer(idx.tobytes())
+            self.vao = self.ctx.vertex_array(self.program, [], index_buffer=self.index, index_element_size=4)
+            self.quads = n
+        return self.vao
 
     def render(self, scene: _Scene, u: dict[str, Any], first: int, width: int, height: int, counts: bool,
                stats: FrameStats) -> tuple[np.ndarray, ...]:
@@ -292,19 +312,20 @@ class _Renderer:
 
         cs = self.preprocess
         for name, value in u.items():
-            cs[name].value = value
-        step = self.chunk(scene)
+            member = cs.get(name, None)  # a uniform the compiler found unused has no location
+            if member is not None:
+                member.value = value
+        scene.gl["gauss"].use(location=0)
+        scene.gl["splats"].bind_to_storage_buffer(4)
+        scene.gl["screen"].bind_to_storage_buffer(5)
+        step = self.max_groups * 128
         for base in range(0, scene.n, step):
             count = min(step, scene.n - base)
-            for binding, name, nbytes in ((0, "means", 12), (1, "cov", 24), (2, "opac", 4),
-                                          (3, "sh", scene.coeffs * 12)):
-                scene.gl[name].bind_to_storage_buffer(binding, offset=base * nbytes, size=count * nbytes)
-            scene.gl["splats"].bind_to_storage_buffer(4)
-            scene.gl["screen"].bind_to_storage_buffer(5)
             cs["base"].value, cs["count"].value = base, count
-            cs.run((count + 127) // 128)
+            cs.run(-(-count // 128))
         ctx.memory_barrier()
-        ctx.finish()
+        screen = np.frombuffer(scene.gl["screen"].read(size=scene.n * 16), np.float32).reshape(-1, 4) \
+            if scene.n else np.zeros((0, 4), np.float32)
         t2 = time.perf_counter()
 
         tgt = self._target(width, height)
@@ -317,23 +338,35 @@ class _Renderer:
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         n_draw = scene.n - first
         if n_draw > 0:
-            self._draw(scene, tgt, first, n_draw, width, height, counts)
+            self._draw(scene, tgt, first, n_draw, width, height, counts, screen[:, 3])
         ctx.finish()
         t3 = time.perf_counter()
 
         rgba = np.frombuffer(fbo.read(components=4, dtype="f4", attachment=0), np.float32)
         depth = np.frombuffer(fbo.read(components=1, dtype="f4", attachment=1), np.float32)
         count_img = np.frombuffer(tgt["counts"].read(), np.uint32).reshape(height, width)[::-1] if counts else None
-        screen = np.frombuffer(scene.gl["screen"].read(size=scene.n * 12), np.float32) if scene.n else \
-            np.zeros(0, np.float32)
         t4 = time.perf_counter()
         stats.upload, stats.preprocess, stats.draw, stats.readback = t1 - t0, t2 - t1, t3 - t2, t4 - t3
         stats.drawn = max(n_draw, 0)
-        return (rgba.reshape(height, width, 4)[::-1], depth.reshape(height, width)[::-1], count_img,
-                screen.reshape(-1, 3))
+        return (rgba.reshape(height, width, 4)[::-1], depth.reshape(height, width)[::-1], count_img, screen[:, :3])
+
+    def segments(self, order: np.ndarray, first: int, n_draw: int, side: np.ndarray,
+                 batches: int) -> list[tuple[int, int, bool]]:
+        """(start, count, as points) draws covering order[first:first + n_draw]: runs of splats that fit a point
+        sprite and runs that need quads, cut at batch starts. Many alternations (a scene full of huge splats) would
+        mean many draw calls, so then everything is drawn as quads."""
+        cuts = {0} | {b * -(-n_draw // batches) for b in range(1, batches) if b * -(-n_draw // batches) < n_draw}
+        if side.size and float(side.max()) > self.max_point:
+            big = side[order[first:first + n_draw]] > self.max_point
+            runs = np.flatnonzero(big[1:] != big[:-1]) + 1
+            if len(runs) > MAX_RUNS:
+                return [(s, e - s, False) for s, e in _pairs(sorted(cuts), n_draw)]
+            cuts |= set(runs.tolist())
+            return [(s, e - s, not bool(big[s])) for s, e in _pairs(sorted(cuts), n_draw)]
+        return [(s, e - s, True) for s, e in _pairs(sorted(cuts), n_draw)]
 
     def _draw(self, scene: _Scene, tgt: dict[str, Any], first: int, n_draw: int, width: int, height: int,
-              counts: bool) -> None:
+              counts: bool, side: np.ndarray) -> None:
         """Blend splats order[first:first + n_draw] front to back; with several batches, pixels that reached the
         stop threshold are frozen between them (depth 0), so the early depth test skips everything behind."""
         import moderngl
@@ -348,16 +381,17 @@ class _Renderer:
         prog["count_on"].value = bool(counts)
         self.mask_program["t_min"].value = T_MIN
         batches = self.batches if self.batches > 1 and n_draw > 2 * MIN_BATCH else 1
-        batch = -(-n_draw // batches)
+        batch_starts = {b * -(-n_draw // batches) for b in range(1, batches)}
         ctx.disable(moderngl.CULL_FACE | moderngl.DEPTH_TEST)
         if batches > 1:
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.depth_func = "<"
+        ctx.enable(moderngl.PROGRAM_POINT_SIZE)
         ctx.blend_equation = moderngl.FUNC_ADD
         ctx.blend_func = moderngl.ONE_MINUS_DST_ALPHA, moderngl.ONE
         try:
-            for start in range(0, n_draw, batch):
-                if start:
+            for start, count, points in self.segments(scene.order.order, first, n_draw, side, batches):
+                if start in batch_starts:
                     ctx.disable(moderngl.BLEND)
                     tgt["mask_fbo"].use()
                     ctx.depth_func = "1"
@@ -367,12 +401,20 @@ class _Renderer:
                 fbo.depth_mask = False
                 ctx.enable(moderngl.BLEND)
                 prog["first"].value = first + start
-                self.vao.render(moderngl.TRIANGLES, vertices=6 * min(batch, n_draw - start))
+                prog["points"].value = points
+                if points:
+                    self.point_vao.render(moderngl.POINTS, vertices=count)
+                else:
+                    self._quad_vao(count).render(moderngl.TRIANGLES, vertices=6 * count)
         finally:
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-            ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
+            ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.PROGRAM_POINT_SIZE)
             fbo.depth_mask = True
         ctx.memory_barrier()
+
+
+def _pairs(starts: list[int], end: int) -> list[tuple[int, int]]:
+    return list(zip(starts, starts[1:] + [end]))
 
 
 _RENDERERS: dict[int, _Renderer] = {}
@@ -385,10 +427,14 @@ def _renderer(ctx) -> _Renderer:
     return r
 
 
-def moderngl_error() -> type[Exception]:
+def moderngl_module():
     import moderngl
 
-    return moderngl.Error
+    return moderngl
+
+
+def moderngl_error() -> type[Exception]:
+    return moderngl_module().Error
 
 
 # ----- the backend -----------------------------------------------------------------------------------------------
@@ -425,7 +471,8 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
                   (height - cy) / fy + slack * tan_y, cy / fy + slack * tan_y),
          "size": (int(width), int(height)), "tile": int(tile_size), "near_z": float(near),
          "dilation": float(filter.dilation), "compensate": bool(filter.compensate),
-         "degree": -1 if sh_degree is None else int(sh_degree), "coeffs": scene.coeffs, "raw_rgb": raw_rgb}
+         "degree": -1 if sh_degree is None else int(sh_degree), "stride": scene.stride, "raw_rgb": raw_rgb,
+         "gauss": 0}
     with scene.lock:  # the order and the GL copy of it belong to this frame until it is read back
         t0 = time.perf_counter()
         stats.sorted = scene.order.update(rot[2], policy)

@@ -1,20 +1,21 @@
 #version 430
 // Per-splat preprocessing of the "gl" backend: the reference's projection (render/splat/projection.py), screen
-// filter, SH colour and visibility, once per Gaussian per frame. Inputs are bound per chunk (base..base+count);
-// outputs are indexed globally. Each splat becomes 4 uvec4 (floats as bits):
+// filter, SH colour and visibility, once per Gaussian per frame (Gaussians base..base+count of one dispatch).
+// Input: one RGBA32F texture, `stride` texels per Gaussian: (mean, opacity), (Σxx Σxy Σxz Σyy), (Σyz Σzz 0 0), then
+// the SH coefficients (or an RGB colour) packed 4 floats per texel. Texel fetches, not storage-buffer reads: on
+// llvmpipe every scalar buffer read is a bounds-checked gather and the preprocessing of 1M splats took 180 ms
+// instead of 45. Each splat becomes 3 uvec4 (floats as bits):
 //   [0] mean2d.x, mean2d.y, opacity after the filter, view z
-//   [1] conic a, b, c, clip x-range (x0 | x1 << 16, whole pixels)
-//   [2] r, g, b,       clip y-range (y0 | y1 << 16); an empty range means "not drawn"
-//   [3] the ellipse's half-axes (u, v) when its oriented box is clearly smaller than the clip rectangle, else 0:
-//       the vertex shader then draws that rotated quad and the fragment shader clips it to the rectangle
+//   [1] conic a, b, c, rectangle x-range (x0 | x1 << 16, whole pixels)
+//   [2] r, g, b,       rectangle y-range (y0 | y1 << 16); an empty range means "not drawn"
+// and 4 floats for the host: mean2d (the reference's means2d), radius (0 = culled) and the rectangle's longer side
+// (which splats fit a point sprite).
 layout(local_size_x = 128) in;
 
-layout(std430, binding = 0) readonly buffer MeansB { float means_[]; };
-layout(std430, binding = 1) readonly buffer CovB { float cov_[]; };     // xx xy xz yy yz zz
-layout(std430, binding = 2) readonly buffer OpacB { float opac_[]; };
-layout(std430, binding = 3) readonly buffer ShB { float sh_[]; };       // (count, coeffs, 3)
+uniform sampler2D gauss;  // TEX_WIDTH texels wide (a power of two), row-major
+uniform int stride;
 layout(std430, binding = 4) writeonly buffer SplatB { uvec4 splat_[]; };
-layout(std430, binding = 5) writeonly buffer ScreenB { float screen_[]; };  // mean2d.x, mean2d.y, radius
+layout(std430, binding = 5) writeonly buffer ScreenB { vec4 screen_[]; };  // mean2d, radius, rectangle side
 
 uniform uint base;
 uniform uint count;
@@ -31,58 +32,63 @@ uniform float near_z;
 uniform float dilation;
 uniform bool compensate;
 uniform int degree;
-uniform int coeffs;
 uniform bool raw_rgb;
 
 const float ALPHA_MIN = 1.0 / 255.0;
 const float MAX_RADIUS = 16777216.0;
 
 void hide(uint gi) {
-    for (uint k = 0u; k < 4u; k++) splat_[4u * gi + k] = uvec4(0u);
+    for (uint k = 0u; k < 3u; k++) splat_[3u * gi + k] = uvec4(0u);
 }
 
-vec3 coef(uint li, int k) {
-    uint o = (li * uint(coeffs) + uint(k)) * 3u;
-    return vec3(sh_[o], sh_[o + 1u], sh_[o + 2u]);
+vec4 texel(uint gi, int j) {
+    int t = int(gi) * stride + j;
+    return texelFetch(gauss, ivec2(t & (TEX_WIDTH - 1), t / TEX_WIDTH), 0);
 }
 
-vec3 color_of(uint li, vec3 m) {
-    if (raw_rgb) return coef(li, 0);
+float F[48];  // this splat's SH coefficients, k-th coefficient of channel c at 3k + c
+vec3 coef(int k) { return vec3(F[3 * k], F[3 * k + 1], F[3 * k + 2]); }
+
+vec3 color_of(uint gi, vec3 m) {
+    int used = raw_rgb ? 1 : (degree + 1) * (degree + 1);
+    for (int j = 0; 4 * j < 3 * used; j++) {
+        vec4 v = texel(gi, 3 + j);
+        F[4 * j] = v.x; F[4 * j + 1] = v.y; F[4 * j + 2] = v.z; F[4 * j + 3] = v.w;
+    }
+    if (raw_rgb) return coef(0);
     vec3 d = m - campos;
     d = d / max(length(d), 1e-12);
     float x = d.x, y = d.y, z = d.z;
-    vec3 c = 0.28209479177387814 * coef(li, 0);
+    vec3 c = 0.28209479177387814 * coef(0);
     if (degree >= 1) {
-        c += -0.4886025119029199 * y * coef(li, 1) + 0.4886025119029199 * z * coef(li, 2)
-             - 0.4886025119029199 * x * coef(li, 3);
+        c += -0.4886025119029199 * y * coef(1) + 0.4886025119029199 * z * coef(2)
+             - 0.4886025119029199 * x * coef(3);
     }
     if (degree >= 2) {
         float xx = x * x, yy = y * y, zz = z * z;
-        c += 1.0925484305920792 * x * y * coef(li, 4) - 1.0925484305920792 * y * z * coef(li, 5)
-             + 0.31539156525252005 * (2.0 * zz - xx - yy) * coef(li, 6) - 1.0925484305920792 * x * z * coef(li, 7)
-             + 0.5462742152960396 * (xx - yy) * coef(li, 8);
+        c += 1.0925484305920792 * x * y * coef(4) - 1.0925484305920792 * y * z * coef(5)
+             + 0.31539156525252005 * (2.0 * zz - xx - yy) * coef(6) - 1.0925484305920792 * x * z * coef(7)
+             + 0.5462742152960396 * (xx - yy) * coef(8);
         if (degree >= 3) {
-            c += -0.5900435899266435 * y * (3.0 * xx - yy) * coef(li, 9)
-                 + 2.890611442640554 * x * y * z * coef(li, 10)
-                 - 0.4570457994644658 * y * (4.0 * zz - xx - yy) * coef(li, 11)
-                 + 0.3731763325901154 * z * (2.0 * zz - 3.0 * xx - 3.0 * yy) * coef(li, 12)
-                 - 0.4570457994644658 * x * (4.0 * zz - xx - yy) * coef(li, 13)
-                 + 1.445305721320277 * z * (xx - yy) * coef(li, 14)
-                 - 0.5900435899266435 * x * (xx - 3.0 * yy) * coef(li, 15);
+            c += -0.5900435899266435 * y * (3.0 * xx - yy) * coef(9)
+                 + 2.890611442640554 * x * y * z * coef(10)
+                 - 0.4570457994644658 * y * (4.0 * zz - xx - yy) * coef(11)
+                 + 0.3731763325901154 * z * (2.0 * zz - 3.0 * xx - 3.0 * yy) * coef(12)
+                 - 0.4570457994644658 * x * (4.0 * zz - xx - yy) * coef(13)
+                 + 1.445305721320277 * z * (xx - yy) * coef(14)
+                 - 0.5900435899266435 * x * (xx - 3.0 * yy) * coef(15);
         }
     }
     return max(c + 0.5, vec3(0.0));
 }
 
 void main() {
-    uint li = gl_GlobalInvocationID.x;
-    if (li >= count) return;
-    uint gi = base + li;
-    screen_[3u * gi] = 0.0;
-    screen_[3u * gi + 1u] = 0.0;
-    screen_[3u * gi + 2u] = 0.0;
+    if (gl_GlobalInvocationID.x >= count) return;
+    uint gi = base + gl_GlobalInvocationID.x;
+    screen_[gi] = vec4(0.0);
 
-    vec3 m = vec3(means_[3u * li], means_[3u * li + 1u], means_[3u * li + 2u]);
+    vec4 m_o = texel(gi, 0);
+    vec3 m = m_o.xyz;
     vec3 p = vec3(dot(R0, m), dot(R1, m), dot(R2, m)) + T;
     if (!(p.z > near_z)) { hide(gi); return; }
 
@@ -96,15 +102,15 @@ void main() {
     // rows of J·W (W = the world-to-camera rotation, rows R0..R2)
     vec3 t0 = j0.x * R0 + j0.y * R1 + j0.z * R2;
     vec3 t1 = j1.x * R0 + j1.y * R1 + j1.z * R2;
-    uint o6 = 6u * li;
-    mat3 S = mat3(cov_[o6], cov_[o6 + 1u], cov_[o6 + 2u],
-                  cov_[o6 + 1u], cov_[o6 + 3u], cov_[o6 + 4u],
-                  cov_[o6 + 2u], cov_[o6 + 4u], cov_[o6 + 5u]);
-    vec3 s0 = S * t0, s1 = S * t1;
-    float a = dot(t0, s0), b = dot(t0, s1), c = dot(t1, s1);
+    vec4 s0 = texel(gi, 1), s1 = texel(gi, 2);  // Σ: xx xy xz yy, yz zz
+    mat3 S = mat3(s0.x, s0.y, s0.z,
+                  s0.y, s0.w, s1.x,
+                  s0.z, s1.x, s1.y);
+    vec3 st0 = S * t0, st1 = S * t1;
+    float a = dot(t0, st0), b = dot(t0, st1), c = dot(t1, st1);
 
     // Screen filter: dilation, and Mip-Splatting's compensation with its clamps.
-    float op = opac_[li];
+    float op = m_o.w;
     float a1 = a + dilation, c1 = c + dilation;
     if (compensate) {
         float det0r = a * c - b * b, det1r = a1 * c1 - b * b;
@@ -112,8 +118,7 @@ void main() {
         op *= (det0r <= 1e-6 || det1r <= 1e-6) ? 0.0 : k;
     }
     vec2 mean = vec2(fx * p.x / p.z + intr.z, fy * p.y / p.z + intr.w);
-    screen_[3u * gi] = mean.x;
-    screen_[3u * gi + 1u] = mean.y;
+    screen_[gi] = vec4(mean, 0.0, 0.0);
     float det = a1 * c1 - b * b;
     if (!(det > 0.0)) { hide(gi); return; }
     vec3 conic = vec3(c1 / det, -b / det, a1 / det);
@@ -128,7 +133,7 @@ void main() {
     vec2 lo = min(max(floor((mean - radius) / float(tile)), 0.0), grid);
     vec2 hi = min(max(ceil((mean + radius) / float(tile)), 0.0), grid);
     if (!(hi.x > lo.x && hi.y > lo.y)) { hide(gi); return; }
-    screen_[3u * gi + 2u] = radius;
+    screen_[gi].z = radius;
 
     // Quad = the α ≥ 1/255 box (a hair of slack for rounding; the fragment test is exact) ∩ tile rectangle ∩ viewport.
     if (!(op >= ALPHA_MIN)) { hide(gi); return; }
@@ -138,19 +143,10 @@ void main() {
     vec2 q1 = min(min(ceil(mean + half_box), hi * float(tile)), vec2(size));
     if (!(q1.x > q0.x && q1.y > q0.y)) { hide(gi); return; }
     uvec2 u0 = uvec2(q0), u1 = uvec2(q1);
+    screen_[gi].w = max(q1.x - q0.x, q1.y - q0.y);
 
-    // The oriented box of the same ellipse (eigenvectors of the filtered covariance); worth it for thin,
-    // tilted splats, whose axis-aligned box is mostly empty.
-    float disc = sqrt(max(mid * mid - det, 0.0));
-    float l1 = mid + disc, l2 = max(mid - disc, 0.0);
-    vec2 e1 = abs(b) > 1e-12 * mid ? normalize(vec2(b, l1 - a1)) : (a1 >= c1 ? vec2(1.0, 0.0) : vec2(0.0, 1.0));
-    vec2 h = sqrt(max(rr, 0.0) * vec2(l1, l2)) * 1.001 + 0.01;
-    vec4 axes = vec4(0.0);
-    if (4.0 * h.x * h.y < 0.8 * (q1.x - q0.x) * (q1.y - q0.y)) axes = vec4(h.x * e1, h.y * vec2(-e1.y, e1.x));
-
-    vec3 rgb = color_of(li, m);
-    splat_[4u * gi] = floatBitsToUint(vec4(mean, op, p.z));
-    splat_[4u * gi + 1u] = uvec4(floatBitsToUint(conic), u0.x | (u1.x << 16));
-    splat_[4u * gi + 2u] = uvec4(floatBitsToUint(rgb), u0.y | (u1.y << 16));
-    splat_[4u * gi + 3u] = floatBitsToUint(axes);
+    vec3 rgb = color_of(gi, m);
+    splat_[3u * gi] = floatBitsToUint(vec4(mean, op, p.z));
+    splat_[3u * gi + 1u] = uvec4(floatBitsToUint(conic), u0.x | (u1.x << 16));
+    splat_[3u * gi + 2u] = uvec4(floatBitsToUint(rgb), u0.y | (u1.y << 16));
 }
