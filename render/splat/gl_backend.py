@@ -1,19 +1,22 @@
 """The "gl" rasterizer backend: the torch reference's image, in real time on any OpenGL 4.3 GPU or on software GL.
 
 Why it matches the reference (shared/research/gl_splat.md §2): the tile rasterizer sorts every tile's splats by the
-same per-splat key, so its per-pixel order is one global stable sort by view-space z. Drawing one instanced quad
-per splat in that order, front to back with "under" blending into an RGBA32F target, and evaluating the
-reference's per-pixel rule at pixel centres gives the same sum. What must be exact is the projection (pixel-unit
-dilation, the 1.3·tan(fov) Jacobian clamp, Mip-Splatting's compensation), the sort key, and the α rules; the quad
-only needs to contain every pixel the reference evaluates with α ≥ 1/255, so it is the α cut-off box ∩ the
-reference's tile rectangle ∩ the viewport (which also bounds a splat that would cover the screen many times).
-The one rule not reproduced is the reference's early stop (T < 1e-4): past it the reference skips the rest, GL adds
-them at that tiny transmittance (≤ 1e-4 per pixel).
+same per-splat key, so its per-pixel order is one global stable sort by view-space z. Drawing one primitive per
+splat in that order, front to back with "under" blending into an RGBA32F target, and evaluating the reference's
+per-pixel rule at pixel centres gives the same sum. What must be exact is the projection (pixel-unit dilation, the
+1.3·tan(fov) Jacobian clamp, Mip-Splatting's compensation), the sort key and the α rules. The primitive only has
+to cover every pixel the reference can composite the splat into: the rectangle α ≥ 1/255 box ∩ the reference's
+tile rectangle ∩ the viewport (which also bounds a splat that would cover the screen many times); it is one
+triangle around that rectangle or around the cut-off ellipse, whichever is smaller, clipped to the rectangle in
+the fragment shader. The one rule not reproduced is the reference's early stop (T < 1e-4): past it the reference
+skips the rest, GL adds them at that tiny transmittance (≤ 1e-4 per pixel). On GPUs the frame is drawn in batches
+with those saturated pixels frozen in between (depth test), which also skips their fragments.
 
 Pipeline per frame: a compute shader projects every Gaussian once (``shaders/splat_preprocess.comp``); the depth
 order is re-sorted on the calling thread only when the view direction changed (z = f·p − f·c, so translation
 never changes it); the GL thread draws ``shaders/splat.vert``/``splat.frag`` and reads back colour, alpha, depth
-and the per-pixel count. Uploads are cached per tensor set, so a static model is uploaded once. Forward only.
+and (when asked) the per-pixel count. Uploads are cached per tensor set, so a static model is uploaded once.
+Forward only: training keeps the torch (or CUDA) backend.
 """
 from __future__ import annotations
 
@@ -37,12 +40,11 @@ MIN_GL_VERSION = 430          # compute shaders and storage buffers
 CACHE_BYTES = 3 * 2**30       # host + GL bytes of uploaded scenes kept (least recently used goes first) ...
 CACHE_SCENES = 4              # ... and at most this many (a followed training run uploads every snapshot)
 _SHADERS = Path(__file__).with_name("shaders")
-_SPLAT_BYTES = 48             # 3 uvec4 per splat (see splat_preprocess.comp)
+_SPLAT_BYTES = 64             # 4 uvec4 per splat (see splat_preprocess.comp)
 TEX_WIDTH = 4096              # the Gaussians' texture is this wide (a power of two) and as tall as needed
 T_MIN = 1e-4                  # the reference's stop threshold on transmittance
 BATCHES = 12                  # draws per frame on GPUs; between them saturated pixels are masked out
 MIN_BATCH = 4096              # no batching below 2 × this many splats
-MAX_RUNS = 64                 # point/quad alternations drawn as such; more, and every splat is drawn as a quad
 
 
 # ----- depth order ---------------------------------------------------------------------------------------------
@@ -239,10 +241,7 @@ class _Renderer:
         self.max_texture = int(ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
         self.preprocess = ctx.compute_shader(src["splat_preprocess.comp"].replace("TEX_WIDTH", str(TEX_WIDTH)))
         self.program = ctx.program(vertex_shader=src["splat.vert"], fragment_shader=src["splat.frag"])
-        self.vao = None
-        self.quads = 0  # quads the index buffer covers
-        self.point_vao = ctx.vertex_array(self.program, [])
-        self.max_point = float((ctx.info.get("GL_POINT_SIZE_RANGE") or (1.0, 1.0))[1])
+        self.vao = ctx.vertex_array(self.program, [])
         self.mask_program = ctx.program(vertex_shader=src["fullscreen.vert"], fragment_shader=src["saturated.frag"])
         self.mask_vao = ctx.vertex_array(self.mask_program, [])
         self.max_block = int(ctx.info.get("GL_MAX_SHADER_STORAGE_BLOCK_SIZE", 2**27))
@@ -286,20 +285,6 @@ class _Renderer:
         scene.gl["screen"] = ctx.buffer(reserve=max(scene.n, 1) * 16)
         scene.gl["order"] = ctx.buffer(reserve=max(scene.n, 1) * 4)
 
-    def _quad_vao(self, quads: int):
-        """Indexed quads (4 vertices, 6 indices each): the vertex shader runs once per corner, not per index."""
-        if quads > self.quads:
-            n = max(quads, 2 * self.quads, 1024)
-            base = (np.arange(n, dtype=np.uint32) * 4)[:, None]
-            idx = (base + np.array([0, 1, 2, 2, 1, 3], np.uint32)).ravel()
-            if self.vao is not None:
-                self.vao.release()
-                self.index.release()
-            self.index = self.ctx.buffer(idx.tobytes())
-            self.vao = self.ctx.vertex_array(self.program, [], index_buffer=self.index, index_element_size=4)
-            self.quads = n
-        return self.vao
-
     def render(self, scene: _Scene, u: dict[str, Any], first: int, width: int, height: int, counts: bool,
                stats: FrameStats) -> tuple[np.ndarray, ...]:
         ctx = self.ctx
@@ -338,7 +323,7 @@ class _Renderer:
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         n_draw = scene.n - first
         if n_draw > 0:
-            self._draw(scene, tgt, first, n_draw, width, height, counts, screen[:, 3])
+            self._draw(scene, tgt, first, n_draw, width, height, counts)
         ctx.finish()
         t3 = time.perf_counter()
 
@@ -348,25 +333,10 @@ class _Renderer:
         t4 = time.perf_counter()
         stats.upload, stats.preprocess, stats.draw, stats.readback = t1 - t0, t2 - t1, t3 - t2, t4 - t3
         stats.drawn = max(n_draw, 0)
-        return (rgba.reshape(height, width, 4)[::-1], depth.reshape(height, width)[::-1], count_img, screen[:, :3])
-
-    def segments(self, order: np.ndarray, first: int, n_draw: int, side: np.ndarray,
-                 batches: int) -> list[tuple[int, int, bool]]:
-        """(start, count, as points) draws covering order[first:first + n_draw]: runs of splats that fit a point
-        sprite and runs that need quads, cut at batch starts. Many alternations (a scene full of huge splats) would
-        mean many draw calls, so then everything is drawn as quads."""
-        cuts = {0} | {b * -(-n_draw // batches) for b in range(1, batches) if b * -(-n_draw // batches) < n_draw}
-        if side.size and float(side.max()) > self.max_point:
-            big = side[order[first:first + n_draw]] > self.max_point
-            runs = np.flatnonzero(big[1:] != big[:-1]) + 1
-            if len(runs) > MAX_RUNS:
-                return [(s, e - s, False) for s, e in _pairs(sorted(cuts), n_draw)]
-            cuts |= set(runs.tolist())
-            return [(s, e - s, not bool(big[s])) for s, e in _pairs(sorted(cuts), n_draw)]
-        return [(s, e - s, True) for s, e in _pairs(sorted(cuts), n_draw)]
+        return (rgba.reshape(height, width, 4)[::-1], depth.reshape(height, width)[::-1], count_img, screen)
 
     def _draw(self, scene: _Scene, tgt: dict[str, Any], first: int, n_draw: int, width: int, height: int,
-              counts: bool, side: np.ndarray) -> None:
+              counts: bool) -> None:
         """Blend splats order[first:first + n_draw] front to back; with several batches, pixels that reached the
         stop threshold are frozen between them (depth 0), so the early depth test skips everything behind."""
         import moderngl
@@ -381,17 +351,16 @@ class _Renderer:
         prog["count_on"].value = bool(counts)
         self.mask_program["t_min"].value = T_MIN
         batches = self.batches if self.batches > 1 and n_draw > 2 * MIN_BATCH else 1
-        batch_starts = {b * -(-n_draw // batches) for b in range(1, batches)}
+        batch = -(-n_draw // batches)
         ctx.disable(moderngl.CULL_FACE | moderngl.DEPTH_TEST)
         if batches > 1:
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.depth_func = "<"
-        ctx.enable(moderngl.PROGRAM_POINT_SIZE)
         ctx.blend_equation = moderngl.FUNC_ADD
         ctx.blend_func = moderngl.ONE_MINUS_DST_ALPHA, moderngl.ONE
         try:
-            for start, count, points in self.segments(scene.order.order, first, n_draw, side, batches):
-                if start in batch_starts:
+            for start in range(0, n_draw, batch):
+                if start:
                     ctx.disable(moderngl.BLEND)
                     tgt["mask_fbo"].use()
                     ctx.depth_func = "1"
@@ -401,20 +370,12 @@ class _Renderer:
                 fbo.depth_mask = False
                 ctx.enable(moderngl.BLEND)
                 prog["first"].value = first + start
-                prog["points"].value = points
-                if points:
-                    self.point_vao.render(moderngl.POINTS, vertices=count)
-                else:
-                    self._quad_vao(count).render(moderngl.TRIANGLES, vertices=6 * count)
+                self.vao.render(moderngl.TRIANGLES, vertices=3 * min(batch, n_draw - start))
         finally:
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-            ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.PROGRAM_POINT_SIZE)
+            ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
             fbo.depth_mask = True
         ctx.memory_barrier()
-
-
-def _pairs(starts: list[int], end: int) -> list[tuple[int, int]]:
-    return list(zip(starts, starts[1:] + [end]))
 
 
 _RENDERERS: dict[int, _Renderer] = {}
@@ -450,7 +411,7 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
     from render.gl import GLUnavailable, gl_thread
 
     if width > 65535 or height > 65535:
-        raise BackendUnavailable(f"{width}x{height} is larger than the GL backend's 65535-pixel quads")
+        raise BackendUnavailable(f"{width}x{height} is larger than the GL backend's 65535-pixel rectangles")
     try:
         thread = gl_thread()
     except GLUnavailable as e:

@@ -7,7 +7,7 @@ layout(early_fragment_tests) in;
 flat in vec4 v_mean_op_z;
 flat in vec3 v_conic;
 flat in vec3 v_rgb;
-flat in vec4 v_clip;  // x0 y0 x1 y1: a point sprite is square, the splat's rectangle need not be
+flat in vec4 v_clip;  // x0 y0 x1 y1: the triangle is larger than the splat's rectangle
 
 uniform float height;
 uniform bool count_on;  // the per-pixel count costs an atomic per fragment: only when asked for

@@ -4,18 +4,18 @@
 // Input: one RGBA32F texture, `stride` texels per Gaussian: (mean, opacity), (Σxx Σxy Σxz Σyy), (Σyz Σzz 0 0), then
 // the SH coefficients (or an RGB colour) packed 4 floats per texel. Texel fetches, not storage-buffer reads: on
 // llvmpipe every scalar buffer read is a bounds-checked gather and the preprocessing of 1M splats took 180 ms
-// instead of 45. Each splat becomes 3 uvec4 (floats as bits):
+// instead of 45. Each splat becomes 4 uvec4 (floats as bits):
 //   [0] mean2d.x, mean2d.y, opacity after the filter, view z
 //   [1] conic a, b, c, rectangle x-range (x0 | x1 << 16, whole pixels)
 //   [2] r, g, b,       rectangle y-range (y0 | y1 << 16); an empty range means "not drawn"
-// and 4 floats for the host: mean2d (the reference's means2d), radius (0 = culled) and the rectangle's longer side
-// (which splats fit a point sprite).
+//   [3] the cut-off ellipse's two semi-axis vectors, or 0 when the triangle around the rectangle is smaller
+// and, for the host, mean2d (the reference's means2d) and the radius (0 = culled).
 layout(local_size_x = 128) in;
 
 uniform sampler2D gauss;  // TEX_WIDTH texels wide (a power of two), row-major
 uniform int stride;
 layout(std430, binding = 4) writeonly buffer SplatB { uvec4 splat_[]; };
-layout(std430, binding = 5) writeonly buffer ScreenB { vec4 screen_[]; };  // mean2d, radius, rectangle side
+layout(std430, binding = 5) writeonly buffer ScreenB { vec4 screen_[]; };  // mean2d, radius, 0
 
 uniform uint base;
 uniform uint count;
@@ -38,7 +38,7 @@ const float ALPHA_MIN = 1.0 / 255.0;
 const float MAX_RADIUS = 16777216.0;
 
 void hide(uint gi) {
-    for (uint k = 0u; k < 3u; k++) splat_[3u * gi + k] = uvec4(0u);
+    for (uint k = 0u; k < 4u; k++) splat_[4u * gi + k] = uvec4(0u);
 }
 
 vec4 texel(uint gi, int j) {
@@ -135,7 +135,8 @@ void main() {
     if (!(hi.x > lo.x && hi.y > lo.y)) { hide(gi); return; }
     screen_[gi].z = radius;
 
-    // Quad = the α ≥ 1/255 box (a hair of slack for rounding; the fragment test is exact) ∩ tile rectangle ∩ viewport.
+    // Rectangle = the α ≥ 1/255 box (a hair of slack for rounding; the fragment test is exact) ∩ tile rectangle
+    // ∩ viewport: the pixels the reference can composite this splat into.
     if (!(op >= ALPHA_MIN)) { hide(gi); return; }
     float rr = 2.0 * log(255.0 * op);
     vec2 half_box = sqrt(max(rr, 0.0) * vec2(a1, c1)) * 1.001 + 0.01;
@@ -143,10 +144,20 @@ void main() {
     vec2 q1 = min(min(ceil(mean + half_box), hi * float(tile)), vec2(size));
     if (!(q1.x > q0.x && q1.y > q0.y)) { hide(gi); return; }
     uvec2 u0 = uvec2(q0), u1 = uvec2(q1);
-    screen_[gi].w = max(q1.x - q0.x, q1.y - q0.y);
+
+    // The cut-off ellipse's semi-axes (eigenvectors of the filtered covariance, scaled by √(rr·λ), same slack): the
+    // vertex shader draws whichever single triangle is smaller, the one around this ellipse or the one around the
+    // rectangle, and the fragment shader clips it to the rectangle.
+    float disc = sqrt(max(mid * mid - det, 0.0));
+    float l1 = mid + disc, l2 = max(mid - disc, 0.0);
+    vec2 e1 = abs(b) > 1e-7 * mid ? normalize(vec2(b, l1 - a1)) : (a1 >= c1 ? vec2(1.0, 0.0) : vec2(0.0, 1.0));
+    vec2 ax = sqrt(max(rr, 0.0) * vec2(l1, l2)) * 1.001 + 0.01;
+    vec4 axes = vec4(ax.x * e1, ax.y * vec2(-e1.y, e1.x));
+    if (5.196152 * ax.x * ax.y >= 2.0 * (q1.x - q0.x) * (q1.y - q0.y)) axes = vec4(0.0);
 
     vec3 rgb = color_of(gi, m);
-    splat_[3u * gi] = floatBitsToUint(vec4(mean, op, p.z));
-    splat_[3u * gi + 1u] = uvec4(floatBitsToUint(conic), u0.x | (u1.x << 16));
-    splat_[3u * gi + 2u] = uvec4(floatBitsToUint(rgb), u0.y | (u1.y << 16));
+    splat_[4u * gi] = floatBitsToUint(vec4(mean, op, p.z));
+    splat_[4u * gi + 1u] = uvec4(floatBitsToUint(conic), u0.x | (u1.x << 16));
+    splat_[4u * gi + 2u] = uvec4(floatBitsToUint(rgb), u0.y | (u1.y << 16));
+    splat_[4u * gi + 3u] = floatBitsToUint(axes);
 }
