@@ -7,8 +7,8 @@ and a backdrop; SH degree 3), written as 3DGS PLYs so the load columns time real
 vertex read) against plyfile's reader (the old path). Each scene is rendered from three of the demo's orbit
 cameras at each resolution:
 
-* torch: the reference rasterizer, one frame per camera (it is the slow side);
-* GL: ``backend="gl"`` after one warm-up frame, best of 3 per camera, without the per-pixel count (what the
+* torch: the reference rasterizer, after one warm-up frame, median of 3 per camera;
+* GL: ``backend="gl"`` after one warm-up frame, median of 3 per camera, without the per-pixel count (what the
   Splat view asks for in RGB mode) and once with it; the first frame (upload + sort) separately;
 * sort: a forced re-sort of the depth order; preview: GL at the Splat view's smallest dynamic-resolution scale
   (1/4 of the size, what it draws while you drag);
@@ -32,13 +32,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAMERAS = (0, 5, 10)  # demo orbit cameras: above, below and above the equator, different azimuths
 
 
-def _best(fn, repeats: int) -> float:
+def _median(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return sorted(times)[len(times) // 2]
 
 
 def _psnr(a, b) -> float:
@@ -80,12 +80,12 @@ def main() -> int:
         for n in sizes:
             path = Path(tmp) / f"scene_{n}.ply"
             save_ply(big_scene(n), path)
-            load_s = _best(lambda: load_ply(path), 1 if n > 300_000 else 3)
-            old_s = _best(lambda: plyfile.PlyData.read(str(path), mmap=False), 1) \
+            load_s = _median(lambda: load_ply(path), 1 if n > 300_000 else 3)
+            old_s = _median(lambda: plyfile.PlyData.read(str(path), mmap=False), 1) \
                 if n <= args.no_plyfile_above else float("nan")
             model = load_ply(path)
             order = DepthOrder(model.means.numpy())
-            sort_s = _best(lambda: order.update(order.forward * -1 if order.forward is not None else [0, 0, 1.0],
+            sort_s = _median(lambda: order.update(order.forward * -1 if order.forward is not None else [0, 0, 1.0],
                                                 ResortPolicy()), 3)
             for (w, h) in resolutions:
                 cams = [demo_cameras()[i].resized(w, h) for i in CAMERAS]
@@ -96,16 +96,15 @@ def main() -> int:
                 gl_s, gl_count_s, pre_s, preview_s, torch_s, psnrs = [], [], [], [], [], []
                 for cam in cams:
                     model.render(cam, backend="gl", counts=False)  # warm: sorted for this camera
-                    gl_s.append(_best(lambda: model.render(cam, backend="gl", counts=False), 3))
+                    gl_s.append(_median(lambda: model.render(cam, backend="gl", counts=False), 3))
                     pre_s.append(gb.last_stats().preprocess)
-                    gl_count_s.append(_best(lambda: model.render(cam, backend="gl", counts=True), 1))
+                    gl_count_s.append(_median(lambda: model.render(cam, backend="gl", counts=True), 1))
                     small = cam.scaled(0.25)
                     model.render(small, backend="gl", counts=False)
-                    preview_s.append(_best(lambda: model.render(small, backend="gl", counts=False), 3))
+                    preview_s.append(_median(lambda: model.render(small, backend="gl", counts=False), 3))
                     if n <= args.no_torch_above:
-                        t0 = time.perf_counter()
-                        ref = model.render(cam, backend="torch")
-                        torch_s.append(time.perf_counter() - t0)
+                        ref = model.render(cam, backend="torch")  # warm-up, and the reference image
+                        torch_s.append(_median(lambda: model.render(cam, backend="torch"), 3))
                         psnrs.append(_psnr(model.render(cam, backend="gl", counts=False).color, ref.color))
                 mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
                 row = {"gaussians": n, "width": w, "height": h, "load_ply_s": load_s, "plyfile_read_s": old_s,

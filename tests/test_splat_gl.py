@@ -196,21 +196,16 @@ def test_translation_keeps_the_order_and_rotation_past_the_threshold_re_sorts():
     assert order.update(tilt(2.5001), exact) and not order.update(tilt(2.5001), exact)
 
 
-def test_depth_order_is_the_stable_sort_of_view_z_with_a_near_plane_suffix():
+def test_depth_order_is_the_stable_sort_of_view_z():
     rng = np.random.default_rng(1)
     means = rng.normal(size=(5000, 3)).astype(np.float32)
     means[100:200] = means[50]  # exact ties keep index order, as the reference's radix sort does
+    means[300:310] *= -1e-30    # tiny negative and positive values straddle zero correctly
     order = DepthOrder(means)
     f = np.array([0.3, -0.5, 0.81], np.float32)
     f /= np.linalg.norm(f)
     order.update(f, ResortPolicy())
-    fp = means @ f
-    assert np.array_equal(order.order, np.argsort(fp, kind="stable"))
-    tz, near = 0.4, 0.2
-    k = order.first_in_front(tz, near)
-    z = fp[order.order] + tz
-    assert (z[:k] <= near + 1e-4).all() and (z[k:] > near - 1e-3).all()
-    assert (z > near).sum() <= len(z) - k  # nothing in front of the near plane is left out
+    assert np.array_equal(order.order, np.argsort(means @ f, kind="stable"))
 
 
 # ----- fallback, gradients, caching --------------------------------------------------------------------------------

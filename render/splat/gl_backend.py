@@ -78,16 +78,15 @@ class DepthOrder:
     """All splats sorted by f·p (stable: ties keep index order, as the reference's radix sort does).
 
     One 64-bit key per splat (sortable z bits << 32 | index) makes numpy's unstable sort give the stable order at
-    quicksort speed (1M splats ≈ 10 ms). Splats in front of the near plane are a suffix of this order for any
-    camera with this forward vector: :meth:`first_in_front`.
+    quicksort speed (1M splats ≈ 10 ms). The GL thread draws the splats of this order that its preprocessing found
+    visible (in front of the near plane, on screen, α ≥ 1/255 somewhere).
     """
 
     def __init__(self, means: np.ndarray) -> None:
         self.means = means
         self.forward: np.ndarray | None = None
-        self.keys = np.zeros(0, np.float32)   # sorted f·p
         self.order = np.zeros(0, np.uint32)
-        self.revision = 0                      # bumped on every re-sort (the GL copy compares it)
+        self.revision = 0                      # bumped on every re-sort
         self.sort_seconds = 0.0
 
     def update(self, forward: np.ndarray, policy: ResortPolicy) -> bool:
@@ -101,16 +100,10 @@ class DepthOrder:
         key = (_sortable_u32(fp).astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
         key.sort()
         self.order = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        self.keys = fp[self.order]
         self.forward = forward.copy()
         self.revision += 1
         self.sort_seconds = time.perf_counter() - t0
         return True
-
-    def first_in_front(self, tz: float, near: float) -> int:
-        """Index of the first splat that may have z = f·p + tz > near (a little slack: the shader culls exactly)."""
-        cut = near - tz
-        return int(np.searchsorted(self.keys, cut - 1e-4 * (abs(cut) + 1.0), side="left"))
 
 
 # ----- uploaded scenes -----------------------------------------------------------------------------------------
@@ -139,7 +132,6 @@ class _Scene:
         self.order = DepthOrder(self.means)
         self.lock = threading.Lock()
         self.gl: dict[str, Any] = {}
-        self.gl_order_revision = -1
         self.nbytes = 2 * self.texels.nbytes + self.means.nbytes + self.n * (_SPLAT_BYTES + 16 + 8 + 4)
 
     def matches(self, tensors: tuple[torch.Tensor, ...]) -> bool:
@@ -240,8 +232,12 @@ class _Renderer:
         self.max_groups = int((ctx.info.get("GL_MAX_COMPUTE_WORK_GROUP_COUNT") or (65535,))[0])
         self.max_texture = int(ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
         self.preprocess = ctx.compute_shader(src["splat_preprocess.comp"].replace("TEX_WIDTH", str(TEX_WIDTH)))
-        self.program = ctx.program(vertex_shader=src["splat.vert"], fragment_shader=src["splat.frag"])
-        self.vao = ctx.vertex_array(self.program, [])
+        frag = src["splat.frag"].split("\n", 1)
+        self.programs, self.vaos = {}, {}
+        for counts in (False, True):  # with and without the per-pixel count
+            fs = frag[0] + ("\n#define COUNT\n" if counts else "\n") + frag[1]
+            self.programs[counts] = ctx.program(vertex_shader=src["splat.vert"], fragment_shader=fs)
+            self.vaos[counts] = ctx.vertex_array(self.programs[counts], [])
         self.mask_program = ctx.program(vertex_shader=src["fullscreen.vert"], fragment_shader=src["saturated.frag"])
         self.mask_vao = ctx.vertex_array(self.mask_program, [])
         self.max_block = int(ctx.info.get("GL_MAX_SHADER_STORAGE_BLOCK_SIZE", 2**27))
@@ -285,14 +281,11 @@ class _Renderer:
         scene.gl["screen"] = ctx.buffer(reserve=max(scene.n, 1) * 16)
         scene.gl["order"] = ctx.buffer(reserve=max(scene.n, 1) * 4)
 
-    def render(self, scene: _Scene, u: dict[str, Any], first: int, width: int, height: int, counts: bool,
+    def render(self, scene: _Scene, u: dict[str, Any], width: int, height: int, counts: bool,
                stats: FrameStats) -> tuple[np.ndarray, ...]:
         ctx = self.ctx
         t0 = time.perf_counter()
         self._upload(scene)
-        if scene.gl_order_revision != scene.order.revision:
-            scene.gl["order"].write(scene.order.order.tobytes())
-            scene.gl_order_revision = scene.order.revision
         t1 = time.perf_counter()
 
         cs = self.preprocess
@@ -313,6 +306,13 @@ class _Renderer:
             if scene.n else np.zeros((0, 4), np.float32)
         t2 = time.perf_counter()
 
+        # Only the splats that will draw, in depth order: a third of a typical scene is off-screen or culled, and
+        # a hidden splat costs the vertex stage as much as a visible one.
+        seq = scene.order.order
+        drawn = seq[screen[seq, 3] > 0]
+        if drawn.size:
+            scene.gl["order"].write(drawn.tobytes())
+
         tgt = self._target(width, height)
         if counts:
             tgt["counts"].write(np.zeros((height, width), np.uint32).tobytes())
@@ -321,9 +321,9 @@ class _Renderer:
         ctx.viewport = (0, 0, width, height)
         fbo.depth_mask = True
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        n_draw = scene.n - first
+        n_draw = int(drawn.size)
         if n_draw > 0:
-            self._draw(scene, tgt, first, n_draw, width, height, counts)
+            self._draw(scene, tgt, n_draw, width, height, counts)
         ctx.finish()
         t3 = time.perf_counter()
 
@@ -332,23 +332,22 @@ class _Renderer:
         count_img = np.frombuffer(tgt["counts"].read(), np.uint32).reshape(height, width)[::-1] if counts else None
         t4 = time.perf_counter()
         stats.upload, stats.preprocess, stats.draw, stats.readback = t1 - t0, t2 - t1, t3 - t2, t4 - t3
-        stats.drawn = max(n_draw, 0)
+        stats.drawn = n_draw
         return (rgba.reshape(height, width, 4)[::-1], depth.reshape(height, width)[::-1], count_img, screen)
 
-    def _draw(self, scene: _Scene, tgt: dict[str, Any], first: int, n_draw: int, width: int, height: int,
-              counts: bool) -> None:
-        """Blend splats order[first:first + n_draw] front to back; with several batches, pixels that reached the
+    def _draw(self, scene: _Scene, tgt: dict[str, Any], n_draw: int, width: int, height: int, counts: bool) -> None:
+        """Blend the n_draw splats of the order buffer front to back; with several batches, pixels that reached the
         stop threshold are frozen between them (depth 0), so the early depth test skips everything behind."""
         import moderngl
 
-        ctx, prog, fbo = self.ctx, self.program, tgt["fbo"]
+        ctx, prog, vao, fbo = self.ctx, self.programs[counts], self.vaos[counts], tgt["fbo"]
         scene.gl["splats"].bind_to_storage_buffer(4)
         scene.gl["order"].bind_to_storage_buffer(6)
-        tgt["counts"].bind_to_image(0, read=True, write=True)
+        if counts:
+            tgt["counts"].bind_to_image(0, read=True, write=True)
         tgt["color"].use(location=0)
         prog["size"].value = (float(width), float(height))
         prog["height"].value = float(height)
-        prog["count_on"].value = bool(counts)
         self.mask_program["t_min"].value = T_MIN
         batches = self.batches if self.batches > 1 and n_draw > 2 * MIN_BATCH else 1
         batch = -(-n_draw // batches)
@@ -369,8 +368,8 @@ class _Renderer:
                     fbo.use()
                 fbo.depth_mask = False
                 ctx.enable(moderngl.BLEND)
-                prog["first"].value = first + start
-                self.vao.render(moderngl.TRIANGLES, vertices=3 * min(batch, n_draw - start))
+                prog["first"].value = start
+                vao.render(moderngl.TRIANGLES, vertices=3 * min(batch, n_draw - start))
         finally:
             ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
             ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
@@ -438,10 +437,9 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
         t0 = time.perf_counter()
         stats.sorted = scene.order.update(rot[2], policy)
         stats.sort = time.perf_counter() - t0
-        first = scene.order.first_in_front(float(trans[2]), near)
         try:
             rgba, depth, count_img, screen = thread.call(
-                lambda ctx: _renderer(ctx).render(scene, u, first, int(width), int(height), counts, stats))
+                lambda ctx: _renderer(ctx).render(scene, u, int(width), int(height), counts, stats))
         except moderngl_error() as e:  # a driver that cannot compile or run our shaders: the dispatcher falls back
             first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise BackendUnavailable(f"GL backend failed: {first_line}") from e

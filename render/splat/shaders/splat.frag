@@ -10,8 +10,11 @@ flat in vec3 v_rgb;
 flat in vec4 v_clip;  // x0 y0 x1 y1: the triangle is larger than the splat's rectangle
 
 uniform float height;
-uniform bool count_on;  // the per-pixel count costs an atomic per fragment: only when asked for
+// The per-pixel count is compiled in only when asked for: the mere presence of an image atomic makes llvmpipe's
+// fragment stage ~15% slower, the atomics themselves another ~30%.
+#ifdef COUNT
 layout(r32ui, binding = 0) uniform coherent uimage2D counts;
+#endif
 
 layout(location = 0) out vec4 o_color;
 layout(location = 1) out vec4 o_depth;
@@ -26,5 +29,7 @@ void main() {
     if (alpha < 1.0 / 255.0) discard;
     o_color = vec4(v_rgb * alpha, alpha);
     o_depth = vec4(v_mean_op_z.w * alpha, 0.0, 0.0, alpha);
-    if (count_on) imageAtomicAdd(counts, ivec2(gl_FragCoord.xy), 1u);
+#ifdef COUNT
+    imageAtomicAdd(counts, ivec2(gl_FragCoord.xy), 1u);
+#endif
 }

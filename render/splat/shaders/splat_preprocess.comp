@@ -9,13 +9,13 @@
 //   [1] conic a, b, c, rectangle x-range (x0 | x1 << 16, whole pixels)
 //   [2] r, g, b,       rectangle y-range (y0 | y1 << 16); an empty range means "not drawn"
 //   [3] the cut-off ellipse's two semi-axis vectors, or 0 when the triangle around the rectangle is smaller
-// and, for the host, mean2d (the reference's means2d) and the radius (0 = culled).
+// and, for the host, mean2d (the reference's means2d), the radius (0 = culled) and whether it draws at all.
 layout(local_size_x = 128) in;
 
 uniform sampler2D gauss;  // TEX_WIDTH texels wide (a power of two), row-major
 uniform int stride;
 layout(std430, binding = 4) writeonly buffer SplatB { uvec4 splat_[]; };
-layout(std430, binding = 5) writeonly buffer ScreenB { vec4 screen_[]; };  // mean2d, radius, 0
+layout(std430, binding = 5) writeonly buffer ScreenB { vec4 screen_[]; };  // mean2d, radius, drawn (0/1)
 
 uniform uint base;
 uniform uint count;
@@ -144,6 +144,7 @@ void main() {
     vec2 q1 = min(min(ceil(mean + half_box), hi * float(tile)), vec2(size));
     if (!(q1.x > q0.x && q1.y > q0.y)) { hide(gi); return; }
     uvec2 u0 = uvec2(q0), u1 = uvec2(q1);
+    screen_[gi].w = 1.0;
 
     // The cut-off ellipse's semi-axes (eigenvectors of the filtered covariance, scaled by √(rr·λ), same slack): the
     // vertex shader draws whichever single triangle is smaller, the one around this ellipse or the one around the
