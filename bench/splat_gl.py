@@ -7,12 +7,17 @@ and a backdrop; SH degree 3), written as 3DGS PLYs so the load columns time real
 vertex read) against plyfile's reader (the old path). Each scene is rendered from three of the demo's orbit
 cameras at each resolution:
 
-* torch: the reference rasterizer, after one warm-up frame, median of 3 per camera;
-* GL: ``backend="gl"`` after one warm-up frame, median of 3 per camera, without the per-pixel count (what the
+* torch: the reference rasterizer, after one warm-up frame, median of 5 per camera (3 above 200k Gaussians; single
+  torch frames of one camera vary by ±20% here);
+* GL: ``backend="gl"`` after one warm-up frame, median of 5 per camera, without the per-pixel count (what the
   Splat view asks for in RGB mode) and once with it; the first frame (upload + sort) separately;
 * sort: a forced re-sort of the depth order; preview: GL at the Splat view's smallest dynamic-resolution scale
   (1/4 of the size, what it draws while you drag);
 * PSNR: GL against torch on the same frame (colour, [0, 1]).
+
+A second table gives the parity per 2D filter mode (3dgs, mip, none): the bundled demo scene (4,288 Gaussians, SH 3),
+a random scene (2,000 Gaussians across and beyond an off-axis frustum, some behind the near plane, SH 3, white
+background) and the 100k scene; the smallest PSNR over the three cameras.
 
 GL timings are the wall time of ``rasterize`` (upload, sort, GL work, read-back, tensor conversion included).
 """
@@ -44,6 +49,40 @@ def _median(fn, repeats: int) -> float:
 def _psnr(a, b) -> float:
     mse = float(((a.double() - b.double()) ** 2).mean())
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _random_scene(n: int, cam, seed: int = 0):
+    """Gaussians spread across and beyond the camera's frustum (some behind the near plane), SH degree 3."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    pc = np.column_stack([rng.uniform(-0.7, 0.7, n), rng.uniform(-0.6, 0.6, n), rng.uniform(0.05, 4.0, n)])
+    pc[:, :2] *= pc[:, 2:3]
+    c2w = cam.cam_to_world
+    means = pc @ c2w[:3, :3].T + c2w[:3, 3]
+    sh = rng.normal(0, 0.3, (n, 16, 3))
+    arrays = (means, rng.normal(size=(n, 4)), np.exp(rng.uniform(np.log(0.01), np.log(0.2), (n, 3))),
+              rng.uniform(0.05, 0.98, n), sh)
+    return [torch.tensor(a, dtype=torch.float32) for a in arrays]
+
+
+def parity_rows(scenes: dict, cams: list) -> list[dict]:
+    """Smallest PSNR (GL vs torch) over the cameras, per scene and 2D filter mode."""
+    from render.splat import rasterize_camera
+
+    rows = []
+    for name, (tensors, kw) in scenes.items():
+        row = {"scene": name}
+        for filt in ("3dgs", "mip", "none"):
+            vals = []
+            for cam in cams:
+                ref = rasterize_camera(*tensors, cam, backend="torch", filter=filt, **kw)
+                out = rasterize_camera(*tensors, cam, backend="gl", filter=filt, counts=False, **kw)
+                vals.append(_psnr(out.color, ref.color))
+            row[filt] = min(vals)
+        rows.append(row)
+    return rows
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -96,7 +135,7 @@ def main() -> int:
                 gl_s, gl_count_s, pre_s, preview_s, torch_s, psnrs = [], [], [], [], [], []
                 for cam in cams:
                     model.render(cam, backend="gl", counts=False)  # warm: sorted for this camera
-                    gl_s.append(_median(lambda: model.render(cam, backend="gl", counts=False), 3))
+                    gl_s.append(_median(lambda: model.render(cam, backend="gl", counts=False), 5))
                     pre_s.append(gb.last_stats().preprocess)
                     gl_count_s.append(_median(lambda: model.render(cam, backend="gl", counts=True), 1))
                     small = cam.scaled(0.25)
@@ -104,7 +143,7 @@ def main() -> int:
                     preview_s.append(_median(lambda: model.render(small, backend="gl", counts=False), 3))
                     if n <= args.no_torch_above:
                         ref = model.render(cam, backend="torch")  # warm-up, and the reference image
-                        torch_s.append(_median(lambda: model.render(cam, backend="torch"), 3))
+                        torch_s.append(_median(lambda: model.render(cam, backend="torch"), 5 if n <= 200_000 else 3))
                         psnrs.append(_psnr(model.render(cam, backend="gl", counts=False).color, ref.color))
                 mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
                 row = {"gaussians": n, "width": w, "height": h, "load_ply_s": load_s, "plyfile_read_s": old_s,
@@ -117,7 +156,7 @@ def main() -> int:
                 rows.append(row)
                 print(f"  {n:,} @ {w}x{h}: GL {row['gl_ms']:.0f} ms, torch {row['torch_ms']:.0f} ms, "
                       f"PSNR {row['psnr_min_db']:.1f} dB", flush=True)
-            del model
+            model = None  # noqa: F841 - free the scene before the next one is built
             gb.clear_cache()
 
     print(f"\nGL splat backend vs torch reference: {info.get('GL_RENDERER', '?')} ({info.get('GL_VERSION', '?')}), "
@@ -126,14 +165,33 @@ def main() -> int:
           "preprocess ms | sort ms | preview ms (fps) | PSNR GL vs torch |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['gaussians']:,} | {r['width']}x{r['height']} | {r['load_ply_s']:.2f} ({r['plyfile_read_s']:.1f}) | "
+        print(f"| {r['gaussians']:,} | {r['width']}x{r['height']} | "
+              f"{r['load_ply_s']:.2f} ({r['plyfile_read_s']:.1f}) | "
               f"{r['first_frame_ms']:.0f} | {r['gl_ms']:.0f} | {r['gl_with_counts_ms']:.0f} | {r['torch_ms']:.0f} | "
               f"{r['speedup']:.1f}x | {r['preprocess_ms']:.0f} | {r['sort_ms']:.1f} | "
               f"{r['preview_ms']:.0f} ({r['preview_fps']:.1f}) | {r['psnr_min_db']:.1f} dB |")
+
+    from methods.gaussians.demo import demo_model
+
+    cams = [demo_cameras()[i].resized(648, 420) for i in CAMERAS]
+    demo, big = demo_model(), big_scene(100_000)
+    scenes = {"demo (4,288, SH 3, 3D filter)": ((demo.means, demo.rotations, *demo.effective(True), demo.sh()),
+                                               {"sh_degree": 3}),
+              "random (2,000, SH 3, white bg)": (_random_scene(2000, cams[0]),
+                                                 {"sh_degree": 3, "background": (1.0, 1.0, 1.0)}),
+              "big_scene (100,000, SH 3)": ((big.means, big.rotations, big.scales, big.opacities, big.sh()),
+                                            {"sh_degree": 3})}
+    parity = parity_rows(scenes, cams)
+    print("\nParity, PSNR of GL vs the torch reference (smallest over the cameras, 648x420)\n")
+    print("| scene | 3dgs | mip | none |")
+    print("|---|---|---|---|")
+    for r in parity:
+        print(f"| {r['scene']} | {r['3dgs']:.1f} dB | {r['mip']:.1f} dB | {r['none']:.1f} dB |")
     if args.json:
         from assets.cache import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({"gl": info, "rows": rows}, indent=2), parents=True)
+        atomic_write_text(args.json, json.dumps({"gl": info, "rows": rows, "parity": parity}, indent=2),
+                          parents=True)
     return 0
 
 

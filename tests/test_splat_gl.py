@@ -222,6 +222,20 @@ def test_without_gl_compute_the_backend_falls_back_with_one_line(monkeypatch):
     assert torch.equal(out.color, ref.color)
 
 
+@needs_gl
+def test_a_scene_beyond_the_gl_limits_falls_back_with_one_line(monkeypatch):
+    from render.gl import gl_call
+
+    cam = off_axis_camera(32, 24)
+    scene = sh_scene(cam, 3000, seed=0, degree=3)
+    renderer = gl_call(lambda ctx: gb._renderer(ctx))
+    monkeypatch.setattr(renderer, "max_texture", 2)  # 3000 splats × 15 texels need 11 rows of 4096
+    gb.clear_cache()
+    out = rasterize_camera(*scene, cam, backend="gl", sh_degree=3)
+    assert out.backend == "torch" and "3,000 Gaussians exceed this GL's limits" in out.note
+    gb.clear_cache()
+
+
 def test_a_backend_missing_from_this_install_falls_back_and_an_unknown_one_is_an_error():
     cam = off_axis_camera(32, 24)
     scene = sh_scene(cam, 20, seed=0, degree=0)

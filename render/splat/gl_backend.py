@@ -125,14 +125,15 @@ class _Scene:
                           cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]].cpu(), torch.zeros(self.n, 2), cols], 1)
         self.stride = -(-rows.shape[1] // 4)  # texels per Gaussian
         rows = torch.nn.functional.pad(rows, (0, 4 * self.stride - rows.shape[1])).reshape(-1)
-        self.texels = np.zeros(max(1, -(-rows.numel() // (4 * TEX_WIDTH))) * TEX_WIDTH * 4, np.float32)
+        self.rows = max(1, -(-rows.numel() // (4 * TEX_WIDTH)))  # texture height
+        self.texels: np.ndarray | None = np.zeros(self.rows * TEX_WIDTH * 4, np.float32)
         self.texels[:rows.numel()] = rows.numpy()
         self.means = np.ascontiguousarray(m.numpy())
         self.raw_rgb = raw_rgb
         self.order = DepthOrder(self.means)
         self.lock = threading.Lock()
         self.gl: dict[str, Any] = {}
-        self.nbytes = 2 * self.texels.nbytes + self.means.nbytes + self.n * (_SPLAT_BYTES + 16 + 8 + 4)
+        self.nbytes = self.texels.nbytes + self.means.nbytes + self.n * (_SPLAT_BYTES + 16 + 8 + 4)
 
     def matches(self, tensors: tuple[torch.Tensor, ...]) -> bool:
         return all(a is b for a, b in zip(self.tensors, tensors)) and \
@@ -266,16 +267,17 @@ class _Renderer:
         return self.target
 
     def _upload(self, scene: _Scene) -> None:
-        rows = scene.texels.size // (4 * TEX_WIDTH)
+        rows = scene.rows
         if scene.n * _SPLAT_BYTES > self.max_block or rows > self.max_texture:
             limit = min(self.max_block // _SPLAT_BYTES, self.max_texture * TEX_WIDTH // scene.stride)
             raise BackendUnavailable(f"{scene.n:,} Gaussians exceed this GL's limits ({limit:,} at this SH degree)")
         if scene.gl:
             return
         ctx = self.ctx
-        tex = ctx.texture((TEX_WIDTH, rows), 4, scene.texels.tobytes(), dtype="f4")
+        tex = ctx.texture((TEX_WIDTH, rows), 4, scene.texels, dtype="f4")
         tex.filter = (moderngl_module().NEAREST, moderngl_module().NEAREST)
         scene.gl["gauss"] = tex
+        scene.texels = None  # the GL copy is the one used from now on (a 1M-Gaussian scene: 240 MB)
         # GL buffers cannot be empty: a zero-Gaussian scene gets one-element buffers and draws nothing
         scene.gl["splats"] = ctx.buffer(reserve=max(scene.n, 1) * _SPLAT_BYTES)
         scene.gl["screen"] = ctx.buffer(reserve=max(scene.n, 1) * 16)
