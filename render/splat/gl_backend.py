@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +206,6 @@ class FrameStats:
     draw: float = 0.0
     readback: float = 0.0
     drawn: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 _STATS = FrameStats()
@@ -267,6 +266,8 @@ class _Renderer:
         return self.target
 
     def _upload(self, scene: _Scene) -> None:
+        import moderngl
+
         rows = scene.rows
         if scene.n * _SPLAT_BYTES > self.max_block or rows > self.max_texture:
             limit = min(self.max_block // _SPLAT_BYTES, self.max_texture * TEX_WIDTH // scene.stride)
@@ -275,7 +276,7 @@ class _Renderer:
             return
         ctx = self.ctx
         tex = ctx.texture((TEX_WIDTH, rows), 4, scene.texels, dtype="f4")
-        tex.filter = (moderngl_module().NEAREST, moderngl_module().NEAREST)
+        tex.filter = moderngl.NEAREST, moderngl.NEAREST
         scene.gl["gauss"] = tex
         scene.texels = None  # the GL copy is the one used from now on (a 1M-Gaussian scene: 240 MB)
         # GL buffers cannot be empty: a zero-Gaussian scene gets one-element buffers and draws nothing
@@ -389,16 +390,6 @@ def _renderer(ctx) -> _Renderer:
     return r
 
 
-def moderngl_module():
-    import moderngl
-
-    return moderngl
-
-
-def moderngl_error() -> type[Exception]:
-    return moderngl_module().Error
-
-
 # ----- the backend -----------------------------------------------------------------------------------------------
 def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
                  colors: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, *,
@@ -406,8 +397,9 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
                  tile_size: int, counts: bool = True, policy: ResortPolicy = ResortPolicy()) -> RasterOutput:
     """The reference's forward pass on OpenGL (validated arguments, see :func:`render.splat.api.rasterize`).
 
-    ``counts=False`` skips the per-pixel count (an atomic per fragment, ~30% of the draw on llvmpipe); n_contrib is
-    then None. Raises :class:`BackendUnavailable` when no GL 4.3 context exists or the scene exceeds a driver limit.
+    ``counts=False`` skips the per-pixel count (an atomic per fragment; with it the draw takes ~40% longer on
+    llvmpipe); n_contrib is then None. Raises :class:`BackendUnavailable` when no GL 4.3 context exists or the
+    scene exceeds a driver limit.
     """
     from render.gl import GLUnavailable, gl_thread
 
@@ -417,6 +409,7 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
         thread = gl_thread()
     except GLUnavailable as e:
         raise BackendUnavailable(str(e)) from e
+    import moderngl  # importable once a GL thread is up
     stats = FrameStats()
     raw_rgb = sh_degree is None
     scene = _CACHE.get((means, quats, scales, opacities, colors), raw_rgb)
@@ -442,7 +435,7 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
         try:
             rgba, depth, count_img, screen = thread.call(
                 lambda ctx: _renderer(ctx).render(scene, u, int(width), int(height), counts, stats))
-        except moderngl_error() as e:  # a driver that cannot compile or run our shaders: the dispatcher falls back
+        except moderngl.Error as e:  # a driver that cannot compile or run our shaders: the dispatcher falls back
             first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise BackendUnavailable(f"GL backend failed: {first_line}") from e
     global _STATS
