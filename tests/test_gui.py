@@ -377,3 +377,29 @@ def test_switching_the_splat_rasterizer_keeps_the_picture_and_the_status_bar_nam
     assert images["gl"].std() > 0.03 and 10 * np.log10(1.0 / max(mse, 1e-20)) >= 50
     view.form.set("backend", "auto")
     settle(studio, view)
+
+
+def test_without_gl_compute_the_splat_view_falls_back_to_torch_with_one_line(studio, monkeypatch):
+    import dearpygui.dearpygui as dpg
+
+    from methods.gaussians.demo import demo_ply_path
+    from render.splat import gl_backend
+
+    view = studio.views["splat"]
+    assert view.open_ply(str(demo_ply_path()))
+    monkeypatch.setattr(gl_backend, "MIN_GL_VERSION", 990)  # as on a GL 3.3 / 4.1 context
+    monkeypatch.setattr(gl_backend, "_RENDERERS", {})
+    view.form.set("backend", "gl")
+    settle(studio, view)
+    assert view.worker.latest().frame.aux["backend"] == "torch"
+    run_for(studio, 0.3)
+    text = dpg.get_value(view.tags["error"])
+    assert text.startswith("gl: needs OpenGL 9.9 (compute shaders)") and text.endswith("rendered with torch")
+    assert len(text.splitlines()) == 1 and "torch rasterizer" in dpg.get_value(studio.tags["status"])
+    assert view.last_image()[..., :3].std() > 0.03  # the scene is on screen all the same
+    monkeypatch.undo()
+    view.form.set("backend", "auto")
+    settle(studio, view)
+    run_for(studio, 0.3)
+    assert dpg.get_value(view.tags["error"]) == ""  # the note goes once GL draws again
+    assert view.worker.latest().frame.aux["backend"] == "gl"

@@ -221,8 +221,8 @@ class _Renderer:
 
     def __init__(self, ctx) -> None:
         if ctx.version_code < MIN_GL_VERSION:
-            raise BackendUnavailable(f"the GL backend needs OpenGL {MIN_GL_VERSION // 100}.{MIN_GL_VERSION % 100 // 10}"
-                                     f" compute shaders; this context is {ctx.version_code // 100}."
+            raise BackendUnavailable(f"needs OpenGL {MIN_GL_VERSION // 100}.{MIN_GL_VERSION % 100 // 10} (compute "
+                                     f"shaders); this context is {ctx.version_code // 100}."
                                      f"{ctx.version_code % 100 // 10} ({ctx.info.get('GL_RENDERER', '?')})")
         self.ctx = ctx
         src = {name: (_SHADERS / name).read_text() for name in ("splat_preprocess.comp", "splat.vert", "splat.frag",
