@@ -14,20 +14,11 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_seconds  # noqa: E402
 
 
 def main() -> int:
@@ -46,9 +37,9 @@ def main() -> int:
         for n in [int(v) for v in args.sizes.split(",") if v.strip()]:
             path = Path(tmp) / f"g{n}.ply"
             save_ply(GaussianModel.random_in_box(n, sh_degree=3), path)
-            fast_s = _best(lambda: load_ply(path), 3)
+            fast_s = best_seconds(lambda: load_ply(path), 3)
             general = {}
-            general_s = _best(lambda: general.setdefault("v", plyfile.PlyData.read(str(path), mmap=False)),
+            general_s = best_seconds(lambda: general.setdefault("v", plyfile.PlyData.read(str(path), mmap=False)),
                               1 if n > 200_000 else 3)
             ref, fast = general["v"]["vertex"].data, _fast_vertex(path)
             same = fast.dtype == ref.dtype and all(fast[k].tobytes() == ref[k].tobytes()

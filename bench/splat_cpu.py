@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import median_seconds  # noqa: E402
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see main.py
 
@@ -74,15 +75,6 @@ def dense_reference(scene, width: int, height: int, rows: int, chunk: int = 256)
             t = torch.cumprod(torch.cat([torch.ones_like(a[:, :1]), 1 - a], dim=-1), dim=-1)[:, :-1]
             out[s:s + chunk] = (a * t) @ col
         return out.reshape(rows, width, 3)
-
-
-def timed(fn, reps: int) -> float:
-    best = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best.append(time.perf_counter() - t0)
-    return sorted(best)[len(best) // 2]
 
 
 def time_training(steps: int, preset: str) -> list[dict]:
@@ -144,8 +136,8 @@ def main() -> int:
         out = fwd()
         n_vis = int((out.radii > 0).sum())
         pairs = int(out.n_contrib.sum())
-        t_f = timed(fwd, reps)
-        t_fb = timed(fwd_bwd, reps)
+        t_f = median_seconds(fwd, reps)
+        t_fb = median_seconds(fwd_bwd, reps)
         rows.append({"renderer": "tiled torch reference", "N": n, "visible": n_vis, "forward_s": t_f,
                      "forward_backward_s": t_fb, "composited_per_px": pairs / (w * h), "note": ""})
         if k == 0 and args.dense_rows > 0:

@@ -35,17 +35,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from timing import median_seconds  # noqa: E402
 
 CAMERAS = (0, 5, 10)  # demo orbit cameras: above, below and above the equator, different azimuths
-
-
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def _psnr(a, b) -> float:
@@ -151,16 +143,17 @@ def main() -> int:
         scenes += [(f"{Path(p).parent.name}/{Path(p).name}", Path(p), args.cameras or None, False)
                    for p in args.ply.split(",") if p.strip()]
         for label, path, cameras, synthetic in scenes:
-            load_s = _median(lambda: load_ply(path), 1 if path.stat().st_size > 75e6 else 3)
+            load_s = median_seconds(lambda: load_ply(path), 1 if path.stat().st_size > 75e6 else 3)
             model = load_ply(path)
             n = model.num_gaussians
-            old_s = _median(lambda: plyfile.PlyData.read(str(path), mmap=False), 1) \
+            old_s = median_seconds(lambda: plyfile.PlyData.read(str(path), mmap=False), 1) \
                 if n <= args.no_plyfile_above else float("nan")
             filt, use_3d = resolve_filter(model, "auto")
             render = lambda cam, **kw: model.render(cam, filter=filt, use_3d_filter=use_3d, **kw)  # noqa: E731
             order = DepthOrder(model.means.numpy())
-            sort_s = _median(lambda: order.update(order.forward * -1 if order.forward is not None else [0, 0, 1.0],
-                                                ResortPolicy()), 3)
+            flip = lambda: order.update([0, 0, 1.0] if order.forward is None else -order.forward,  # noqa: E731
+                                        ResortPolicy())  # a new view direction each call: always a full sort
+            sort_s = median_seconds(flip, 3)
             for (w, h) in resolutions:
                 cams = [c.resized(w, h) for c in _cameras(model, cameras, synthetic)]
                 gb.clear_cache()
@@ -170,16 +163,16 @@ def main() -> int:
                 gl_s, gl_count_s, pre_s, preview_s, torch_s, psnrs = [], [], [], [], [], []
                 for cam in cams:
                     render(cam, backend="gl", counts=False)  # warm: sorted for this camera
-                    gl_s.append(_median(lambda: render(cam, backend="gl", counts=False), 5))
+                    gl_s.append(median_seconds(lambda: render(cam, backend="gl", counts=False), 5))
                     pre_s.append(gb.last_stats().preprocess)
-                    gl_count_s.append(_median(lambda: render(cam, backend="gl", counts=True), 1))
+                    gl_count_s.append(median_seconds(lambda: render(cam, backend="gl", counts=True), 1))
                     small = cam.scaled(0.25)
                     render(small, backend="gl", counts=False)
-                    preview_s.append(_median(lambda: render(small, backend="gl", counts=False), 3))
+                    preview_s.append(median_seconds(lambda: render(small, backend="gl", counts=False), 3))
                     if n <= args.no_torch_above:
                         ref = render(cam, backend="torch")  # warm-up (its first frames run slower), and
                         render(cam, backend="torch")        # the reference image
-                        torch_s.append(_median(lambda: render(cam, backend="torch"), 5 if n <= 200_000 else 3))
+                        torch_s.append(median_seconds(lambda: render(cam, backend="torch"), 5 if n <= 200_000 else 3))
                         psnrs.append(_psnr(render(cam, backend="gl", counts=False).color, ref.color))
                 mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
                 row = {"scene": label, "gaussians": n, "width": w, "height": h, "load_ply_s": load_s,
