@@ -209,7 +209,7 @@ def run_export(args: argparse.Namespace) -> int:
         from methods.gaussians.ply import save_ply
 
         save_ply(big_scene(args.gaussians), out)
-        print(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB: a synthetic scene of {args.gaussians:,} "
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB: a synthetic scene of {args.gaussians:,} "
               f"Gaussians as a standard 3DGS PLY)")
     else:
         with open(demo_ply_path(), "rb") as f, atomic_open(out, "wb", parents=True) as g:

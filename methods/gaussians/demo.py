@@ -193,9 +193,9 @@ def big_scene(n: int, seed: int = 0) -> GaussianModel:
     """A synthetic scene of ``n`` Gaussians shaped like a trained one, for benchmarks and the 1M-Gaussian case.
 
     Flat Gaussians cover the demo's torus and sphere, a checkered ground disc and a backdrop sphere (4% of them, so
-    framing by percentiles looks at the objects, not at the backdrop from outside), with density by area, tangent
-    scales ≈ 0.6 × spacing with log-normal spread, random in-plane orientation,
-    mostly opaque (a quarter semi-transparent) and small random SH bands 1–3. So the per-pixel overdraw stays
+    framing by percentiles looks at the objects, not at the backdrop from outside). Density goes by area; tangent
+    scales are ≈ 0.6 × the spacing with a log-normal spread and a random in-plane orientation; three quarters are
+    nearly opaque, the rest semi-transparent; SH bands 1–3 are small and random. So the per-pixel overdraw stays
     realistic at any ``n`` (the splats shrink as ``n`` grows), unlike uniformly random Gaussians.
     """
     if n < 1:
