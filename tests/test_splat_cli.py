@@ -177,3 +177,32 @@ def test_bad_flags_are_argparse_errors_naming_the_flag(flag, value, expected, fi
     assert err[-1].startswith("mipstudio render gaussians: error: argument " + flag), err
     assert expected in err[-1] and "Traceback" not in "\n".join(err)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("n", [1, 7, 2500])
+def test_big_scene_has_exactly_n_gaussians_on_its_surfaces(n):
+    from methods.gaussians.demo import BACKDROP_RADIUS, GROUND_Z, big_scene
+
+    m = big_scene(n, seed=3)
+    assert m.num_gaussians == n and m.max_sh_degree == 3
+    means = m.means.detach().numpy()
+    assert np.isfinite(means).all() and bool(torch.isfinite(m.sh()).all())
+    r = np.linalg.norm(means, axis=1)
+    on_ground = np.isclose(means[:, 2], GROUND_Z)
+    on_backdrop = np.isclose(r, BACKDROP_RADIUS, rtol=1e-5)
+    near_objects = r < 1.1  # the torus (outer radius 1.02) and the sphere
+    assert (on_ground | on_backdrop | near_objects).all()
+    if n >= 1000:  # every surface is populated, the backdrop with ~4%
+        assert on_ground.sum() > 0.3 * n and near_objects.sum() > 0.1 * n
+        assert 0.02 * n < on_backdrop.sum() < 0.06 * n
+    assert torch.equal(big_scene(n, seed=3).means, m.means)  # deterministic per seed
+
+
+def test_export_demo_ply_writes_a_synthetic_scene_of_n_gaussians(tmp_path, capsys):
+    from main import main as cli_main
+    from methods.gaussians.ply import load_ply
+
+    out = tmp_path / "big.ply"
+    assert cli_main(["export-demo-ply", str(out), "--gaussians", "3000"]) == 0
+    assert "3,000 Gaussians" in capsys.readouterr().out
+    assert load_ply(out).num_gaussians == 3000

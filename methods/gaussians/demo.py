@@ -144,24 +144,26 @@ def _surfaces(n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
     """(points, normals, rgb, spacing) on the demo's torus and sphere, a ground disc and a backdrop sphere."""
     areas = {"torus": 4 * np.pi**2 * TORUS_MAJOR * TORUS_MINOR, "sphere": 4 * np.pi * SPHERE_RADIUS**2,
              "ground": np.pi * GROUND_RADIUS**2}
-    n_back = max(1, int(round(BACKDROP_SHARE * n)))
+    n_back = int(round(BACKDROP_SHARE * n))
     total = sum(areas.values())
-    counts = {k: max(1, int(round((n - n_back) * a / total))) for k, a in areas.items()}
-    counts["ground"] = max(1, n - n_back - counts["torus"] - counts["sphere"])
+    counts = {k: int((n - n_back) * a / total) for k, a in areas.items()}
+    counts["ground"] += n - n_back - sum(counts.values())  # the rounding remainder: exactly n in all
     out = []
 
-    k = counts["torus"]  # uniform by area: accept v with probability ∝ ring radius
-    u = rng.uniform(0, 2 * np.pi, 2 * k + 64)
-    v = rng.uniform(0, 2 * np.pi, 2 * k + 64)
-    keep = rng.uniform(0, 1, len(v)) < (TORUS_MAJOR + TORUS_MINOR * np.cos(v)) / (TORUS_MAJOR + TORUS_MINOR)
-    u, v = u[keep][:k], v[keep][:k]
+    k = counts["torus"]  # uniform by area: keep v with probability ∝ ring radius, draw until there are k
+    u, v = np.zeros(0), np.zeros(0)
+    while len(u) < k:
+        uu, vv = rng.uniform(0, 2 * np.pi, 2 * k + 64), rng.uniform(0, 2 * np.pi, 2 * k + 64)
+        keep = rng.uniform(0, 1, len(vv)) < (TORUS_MAJOR + TORUS_MINOR * np.cos(vv)) / (TORUS_MAJOR + TORUS_MINOR)
+        u, v = np.concatenate([u, uu[keep]]), np.concatenate([v, vv[keep]])
+    u, v = u[:k], v[:k]
     ring = TORUS_MAJOR + TORUS_MINOR * np.cos(v)
     p = np.stack([ring * np.cos(u), ring * np.sin(u), TORUS_MINOR * np.sin(v)], -1)
     nrm = np.stack([np.cos(v) * np.cos(u), np.cos(v) * np.sin(u), np.sin(v)], -1)
     stripes = (np.floor(u / (2 * np.pi) * 24) % 2 == 0) & (np.floor(v / (2 * np.pi) * 8) % 2 == 0)
     tilt = _rot_x(TORUS_TILT_DEG)
     out.append((p @ tilt.T, nrm @ tilt.T, _hsv_to_rgb(u / (2 * np.pi), 0.8, np.where(stripes, 0.35, 0.95)),
-                np.sqrt(areas["torus"] / k)))
+                np.sqrt(areas["torus"] / max(k, 1))))
 
     k = counts["sphere"]
     nrm = rng.normal(size=(k, 3))
@@ -170,7 +172,7 @@ def _surfaces(n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
     lat = np.arcsin(np.clip(nrm[:, 2], -1.0, 1.0)) + np.pi / 2
     checker = (np.floor(lon / (2 * np.pi) * 16) + np.floor(lat / np.pi * 8)) % 2 == 0
     out.append((SPHERE_RADIUS * nrm, nrm, np.where(checker[:, None], [[0.95, 0.93, 0.85]], [[0.10, 0.18, 0.45]]),
-                np.sqrt(areas["sphere"] / k)))
+                np.sqrt(areas["sphere"] / max(k, 1))))
 
     k = counts["ground"]
     r, a = GROUND_RADIUS * np.sqrt(rng.uniform(0, 1, k)), rng.uniform(0, 2 * np.pi, k)
@@ -178,15 +180,15 @@ def _surfaces(n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
     tiles = (np.floor(p[:, 0] / 0.25) + np.floor(p[:, 1] / 0.25)) % 2 == 0
     grey = np.where(tiles, 0.55, 0.3) + 0.05 * rng.normal(size=k)
     out.append((p, np.tile([[0.0, 0.0, 1.0]], (k, 1)), np.clip(grey[:, None] * [[1.0, 0.95, 0.85]], 0, 1),
-                np.sqrt(areas["ground"] / k)))
+                np.sqrt(areas["ground"] / max(k, 1))))
 
     k = n_back
     nrm = rng.normal(size=(k, 3))
     nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
     sky = np.clip(0.5 + 0.5 * nrm[:, 2:3], 0, 1)
     rgb = (1 - sky) * [[0.85, 0.8, 0.7]] + sky * [[0.35, 0.55, 0.9]] + 0.03 * rng.normal(size=(k, 3))
-    out.append((BACKDROP_RADIUS * nrm, -nrm, np.clip(rgb, 0, 1), np.sqrt(4 * np.pi * BACKDROP_RADIUS**2 / k)))
-    return out
+    out.append((BACKDROP_RADIUS * nrm, -nrm, np.clip(rgb, 0, 1), np.sqrt(4 * np.pi * BACKDROP_RADIUS**2 / max(k, 1))))
+    return [part for part in out if len(part[0])]
 
 
 def big_scene(n: int, seed: int = 0) -> GaussianModel:
