@@ -1,0 +1,209 @@
+"""The CUDA rasterizer's shared math (cuda/splat_math.cuh) checked on the CPU against the torch reference, and the
+compile gate for cuda/*.cu — the parts of the CUDA backend that a machine without a GPU can verify.
+
+The header is built with g++ into a small library (cuda/cpu_shim.cpp, loaded with ctypes): the same inline
+functions the kernels call, so a sign, an index or a clamp that differs from the reference fails here.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from render.camera import Camera, look_at_world_to_cam
+from render.splat.cuda_build import CUDA_DIR, CompilerMissing, compile_ptx, sources
+from render.splat.projection import FILTERS, FRUSTUM_CLAMP, covariance3d, project_gaussians
+from render.splat.sh import sh_to_rgb
+
+F = ctypes.POINTER(ctypes.c_float)
+I = ctypes.POINTER(ctypes.c_int)
+
+
+class CCamera(ctypes.Structure):
+    _fields_ = [("R", ctypes.c_float * 9), ("t", ctypes.c_float * 3), ("fx", ctypes.c_float), ("fy", ctypes.c_float),
+                ("cx", ctypes.c_float), ("cy", ctypes.c_float), ("lim", ctypes.c_float * 4),
+                ("width", ctypes.c_int), ("height", ctypes.c_int), ("tile", ctypes.c_int),
+                ("near_z", ctypes.c_float), ("dilation", ctypes.c_float), ("compensate", ctypes.c_int)]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("no g++ to build cuda/cpu_shim.cpp")
+    so = tmp_path_factory.mktemp("cudamath") / "libsplatmath.so"
+    proc = subprocess.run([gxx, "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-std=c++17",
+                           str(CUDA_DIR / "cpu_shim.cpp"), "-o", str(so)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lib = ctypes.CDLL(str(so))
+    assert lib.camera_size() == ctypes.sizeof(CCamera)  # the struct layouts agree
+    return lib
+
+
+def ptr(a: np.ndarray, kind=F):
+    return a.ctypes.data_as(kind)
+
+
+def c_camera(cam: Camera, filt: str, near: float = 0.2, tile: int = 16) -> CCamera:
+    f = FILTERS[filt]
+    slack = FRUSTUM_CLAMP - 1.0
+    tan_x, tan_y = 0.5 * cam.width / cam.fx, 0.5 * cam.height / cam.fy
+    lim = ((cam.width - cam.cx) / cam.fx + slack * tan_x, cam.cx / cam.fx + slack * tan_x,
+           (cam.height - cam.cy) / cam.fy + slack * tan_y, cam.cy / cam.fy + slack * tan_y)
+    w2c = np.asarray(cam.world_to_cam, np.float64)
+    return CCamera((ctypes.c_float * 9)(*w2c[:3, :3].ravel()), (ctypes.c_float * 3)(*w2c[:3, 3]),
+                   cam.fx, cam.fy, cam.cx, cam.cy, (ctypes.c_float * 4)(*lim), cam.width, cam.height, tile,
+                   near, f.dilation, int(f.compensate))
+
+
+def scene(cam: Camera, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    pc = np.column_stack([rng.uniform(-0.8, 0.8, n), rng.uniform(-0.7, 0.7, n), rng.uniform(-0.5, 4.0, n)])
+    pc[:, :2] *= np.abs(pc[:, 2:3]) + 0.1  # across and beyond the frustum, some behind the camera or near plane
+    c2w = cam.cam_to_world
+    means = (pc @ c2w[:3, :3].T + c2w[:3, 3]).astype(np.float32)
+    quats = rng.normal(size=(n, 4)).astype(np.float32)
+    scales = np.exp(rng.uniform(np.log(0.003), np.log(0.4), (n, 3))).astype(np.float32)
+    opac = rng.uniform(0.01, 0.99, n).astype(np.float32)
+    return means, quats, scales, opac
+
+
+def camera() -> Camera:
+    w2c = look_at_world_to_cam([0.7, -2.5, 1.1], [0.05, 0.1, 0.0])
+    return Camera(fx=90.0, fy=96.0, cx=61.0, cy=37.0, width=120, height=80, world_to_cam=w2c)
+
+
+def test_covariance_matches_the_reference(lib):
+    cam = camera()
+    _, quats, scales, _ = scene(cam, 500, 0)
+    out = np.zeros((500, 6), np.float32)
+    lib.covariance3d_batch(500, ptr(quats), ptr(scales), ptr(out))
+    ref = covariance3d(torch.from_numpy(quats), torch.from_numpy(scales)).numpy()
+    ref6 = ref[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
+    np.testing.assert_allclose(out, ref6, rtol=1e-5, atol=1e-8 * np.abs(ref6).max())
+
+
+@pytest.mark.parametrize("filt", ["3dgs", "mip", "none"])
+def test_projection_matches_the_reference(lib, filt):
+    cam = camera()
+    n = 3000
+    means, quats, scales, opac = scene(cam, n, 1)
+    cov = covariance3d(torch.from_numpy(quats), torch.from_numpy(scales))
+    cov6 = np.ascontiguousarray(cov.numpy()[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]])
+    out_f, out_i = np.zeros((n, 10), np.float32), np.zeros((n, 5), np.int32)
+    ccam = c_camera(cam, filt)
+    lib.project_batch(n, ptr(means), ptr(cov6), ptr(opac), ctypes.byref(ccam), ptr(out_f), ptr(out_i, I))
+    vm = torch.tensor(np.asarray(cam.world_to_cam), dtype=torch.float32)
+    K = torch.tensor(np.asarray(cam.K), dtype=torch.float32)
+    ref = project_gaussians(torch.from_numpy(means), torch.from_numpy(quats), torch.from_numpy(scales),
+                            torch.from_numpy(opac), vm, K, cam.width, cam.height, filter=filt)
+    radii = ref.radii.numpy()
+    vis = radii > 0
+    assert 200 < vis.sum() < n - 200  # culled by the near plane, off screen, and drawn ones all occur
+    assert (ref.depths.numpy() <= 0.2).sum() > 100
+    # radius and tiles are integers from ceil/floor of float32 values: equal everywhere but the odd rounding tie
+    assert (out_i[:, 0] == radii).mean() > 0.999
+    same = out_i[:, 0] == radii
+    np.testing.assert_array_equal(out_i[same & vis, 1:3], ref.tile_min.numpy()[same & vis])
+    np.testing.assert_array_equal(out_i[same & vis, 3:5], ref.tile_max.numpy()[same & vis])
+    np.testing.assert_allclose(out_f[:, 2], ref.depths.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_f[vis, 0:2], ref.means2d.numpy()[vis], rtol=1e-5, atol=1e-3)
+    cov2 = ref.cov2d.numpy()[vis]
+    np.testing.assert_allclose(out_f[vis, 6:9], cov2, rtol=0, atol=1e-5 * np.abs(cov2).max())
+
+    def kappa(c: np.ndarray) -> np.ndarray:  # condition number of [[a, b], [b, c]]
+        mid = 0.5 * (c[:, 0] + c[:, 2])
+        disc = np.sqrt(np.maximum(mid ** 2 - (c[:, 0] * c[:, 2] - c[:, 1] ** 2), 0))
+        return np.maximum((mid + disc) / np.maximum(mid - disc, 1e-30), 1.0)
+
+    # The conic inverts the 2D covariance and Mip-Splatting's compensation divides two determinants: float32
+    # rounding in another order is amplified by the condition number κ, so the bound is 1e-5·κ relative
+    # (κ ≤ 10 for most splats, large for needle-thin ones); the median must be at float32 rounding.
+    want = ref.conics.numpy()[vis]
+    err = np.abs(out_f[vis, 3:6] - want).max(axis=1) / np.abs(want).max(axis=1)
+    assert np.all(err <= 1e-5 * kappa(cov2)) and np.median(err) < 1e-6
+    want = ref.opacities.numpy()[vis]
+    err = np.abs(out_f[vis, 9] - want) / np.maximum(want, 1e-12)
+    assert np.all(err <= 1e-5 * kappa(ref.cov2d_raw.numpy()[vis])) and np.median(err) < 1e-6
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_sh_colour_matches_the_reference(lib, degree):
+    rng = np.random.default_rng(degree)
+    n, k = 400, (degree + 1) ** 2
+    sh = rng.normal(0, 0.5, (n, k, 3)).astype(np.float32)
+    d = rng.normal(size=(n, 3))
+    d = (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
+    out = np.zeros((n, 3), np.float32)
+    lib.sh_batch(n, k, degree, ptr(sh), ptr(d), ptr(out))
+    ref = sh_to_rgb(torch.from_numpy(sh), torch.from_numpy(d), degree).numpy()
+    assert (ref == 0).any() and (ref > 0).any()  # the clamp at 0 is exercised
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_alpha_at_pixel_centres(lib):
+    """power > 0 skipped, alpha capped at 0.99, alpha < 1/255 skipped — at pixel centres."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    mean = rng.uniform(0, 20, (n, 2)).astype(np.float32)
+    A = rng.normal(size=(n, 2, 2))
+    cov = A @ A.transpose(0, 2, 1) * 4 + np.eye(2) * 0.3
+    inv = np.linalg.inv(cov)
+    conic = np.stack([inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], 1).astype(np.float32)
+    opac = rng.uniform(0.001, 1.0, n).astype(np.float32)
+    pix = (np.floor(rng.uniform(0, 20, (n, 2))) + 0.5).astype(np.float32)
+    mean[:300], opac[:300] = pix[:300], rng.uniform(0.995, 1.0, 300)  # at the centre: the 0.99 cap
+    out = np.zeros(n, np.float32)
+    lib.alpha_batch(n, ptr(mean), ptr(conic), ptr(opac), ptr(pix), ptr(out))
+    d = mean.astype(np.float64) - pix
+    power = -0.5 * (conic[:, 0] * d[:, 0] ** 2 + conic[:, 2] * d[:, 1] ** 2) - conic[:, 1] * d[:, 0] * d[:, 1]
+    want = np.minimum(0.99, opac * np.exp(power))
+    want = np.where((power > 0) | (want < 1 / 255), 0.0, want)
+    near_cut = np.abs(want - 1 / 255) < 1e-6  # float32 vs float64 may fall either side of the cut
+    assert (want == 0).sum() > 100 and (want == 0.99).sum() > 10 and ((want > 0) & (want < 0.99)).sum() > 100
+    np.testing.assert_allclose(out[~near_cut], want[~near_cut], rtol=2e-5, atol=1e-7)
+
+
+def test_every_kernel_source_compiles_to_ptx_for_sm90():
+    """The compile gate: every cuda/*.cu with the runtime's options and -Werror (nvcc) or NVRTC's log checked."""
+    srcs = sources()
+    assert srcs, "no cuda/*.cu"
+    for src in srcs:
+        try:
+            ptx = compile_ptx(src)
+        except CompilerMissing as e:
+            pytest.skip(str(e))
+        assert ".target sm_90" in ptx and ".entry" in ptx, src.name
+
+
+def test_a_broken_kernel_fails_the_gate_with_the_compiler_message(tmp_path):
+    bad = tmp_path / "broken.cu"
+    bad.write_text('#include "splat_math.cuh"\nextern "C" __global__ void k(float* x) { x[0] = undefined_name; }\n')
+    try:
+        compile_ptx(bad)
+    except CompilerMissing as e:
+        pytest.skip(str(e))
+    except RuntimeError as e:
+        assert "undefined_name" in str(e) and "broken.cu" in str(e)
+    else:
+        raise AssertionError("a kernel with an undefined identifier compiled")
+
+
+def test_radius_is_three_sigma_of_the_larger_eigenvalue(lib):
+    """Closed form: an isotropic Gaussian of std s at depth z straight ahead has σ = f·s/z px, radius ⌈3·√(σ²+0.3)⌉."""
+    cam = Camera(fx=100.0, fy=100.0, cx=50.0, cy=50.0, width=100, height=100, world_to_cam=np.eye(4))
+    s, z = 0.05, 2.0
+    means = np.array([[0.0, 0.0, z]], np.float32)
+    cov6 = np.array([[s * s, 0, 0, s * s, 0, s * s]], np.float32)
+    out_f, out_i = np.zeros((1, 10), np.float32), np.zeros((1, 5), np.int32)
+    ccam = c_camera(cam, "3dgs")
+    lib.project_batch(1, ptr(means), ptr(cov6), ptr(np.array([0.5], np.float32)), ctypes.byref(ccam), ptr(out_f),
+                      ptr(out_i, I))
+    sigma2 = (100.0 * s / z) ** 2 + 0.3
+    assert out_i[0, 0] == math.ceil(3 * math.sqrt(sigma2))
+    np.testing.assert_allclose(out_f[0, 3:6], [1 / sigma2, 0.0, 1 / sigma2], rtol=1e-5)
