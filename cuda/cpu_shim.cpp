@@ -2,6 +2,9 @@
 // batch entry points with a C ABI for ctypes. No GPU code here: the same inline functions the kernels call.
 #include "splat_math.cuh"
 
+#include <algorithm>
+#include <vector>
+
 extern "C" {
 
 void covariance3d_batch(int n, const float* quats, const float* scales, float* out) {
@@ -34,5 +37,54 @@ void alpha_batch(int n, const float* means2d, const float* conics, const float* 
 }
 
 int camera_size() { return (int)sizeof(splat::Camera); }
+
+// The whole forward pass on the CPU with the kernels' functions and the CUDA pipeline's data flow: project, count
+// tiles, emit (tile | depth) keys in Gaussian order, stable-sort, tile ranges, composite each tile's pixels front to
+// back. Outputs color (H, W, 3) over `bg`, alpha, depth (Σ w·z) and count (H, W).
+void render_cpu(int n, const float* means, const float* cov3, const float* opacities, const float* sh, int coeffs,
+                int degree, const splat::Camera* cam, const float* campos, const float* bg, float* color,
+                float* alpha, float* depth, int* count) {
+    std::vector<splat::Projected> proj(n);
+    std::vector<float> rgb(3 * (size_t)n);
+    std::vector<int> offsets(n + 1, 0);
+    for (int i = 0; i < n; ++i) {
+        bool drawn = splat::project(means + 3 * i, cov3 + 6 * i, opacities[i], *cam, proj[i]);
+        if (drawn) {
+            float d[3] = {means[3 * i] - campos[0], means[3 * i + 1] - campos[1], means[3 * i + 2] - campos[2]};
+            float len = std::max(std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]), 1e-12f);
+            for (float& v : d) v /= len;
+            splat::sh_to_rgb(sh + 3 * coeffs * i, degree, d, &rgb[3 * i]);
+        }
+        offsets[i + 1] = offsets[i] + splat::tiles_touched(proj[i]);
+    }
+    int grid_x = (cam->width + cam->tile - 1) / cam->tile, grid_y = (cam->height + cam->tile - 1) / cam->tile;
+    std::vector<unsigned long long> keys(offsets[n]);
+    std::vector<unsigned int> values(offsets[n]);
+    for (int i = 0; i < n; ++i) splat::emit_keys(proj[i], i, grid_x, keys.data(), values.data(), offsets[i]);
+    std::vector<int> order(offsets[n]);
+    for (int k = 0; k < offsets[n]; ++k) order[k] = k;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return keys[a] < keys[b]; });
+    std::vector<int> start(grid_x * grid_y, 0), end(grid_x * grid_y, 0);
+    for (int k = 0; k < offsets[n]; ++k) {
+        int t = (int)(keys[order[k]] >> 32);
+        if (k == 0 || (int)(keys[order[k - 1]] >> 32) != t) start[t] = k;
+        end[t] = k + 1;
+    }
+    for (int py = 0; py < cam->height; ++py)
+        for (int px = 0; px < cam->width; ++px) {
+            int t = (py / cam->tile) * grid_x + px / cam->tile;
+            splat::Pixel pix = splat::pixel_start();
+            for (int k = start[t]; k < end[t] && !pix.done; ++k) {
+                const splat::Projected& p = proj[values[order[k]]];
+                float a = splat::alpha_at(p.mean, p.conic, p.opacity, px + 0.5f, py + 0.5f);
+                splat::composite(pix, a, &rgb[3 * values[order[k]]], p.depth);
+            }
+            size_t o = (size_t)py * cam->width + px;
+            for (int c = 0; c < 3; ++c) color[3 * o + c] = pix.rgb[c] + pix.T * bg[c];
+            alpha[o] = 1.f - pix.T;
+            depth[o] = pix.depth;
+            count[o] = pix.count;
+        }
+}
 
 }  // extern "C"

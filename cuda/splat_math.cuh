@@ -12,6 +12,9 @@
 #include <cmath>
 #define SPLAT_HD inline
 #endif
+#if !defined(__CUDACC_RTC__)
+#include <cstring>
+#endif
 
 namespace splat {
 
@@ -169,6 +172,75 @@ SPLAT_HD float alpha_at(const float mean[2], const float conic[3], float opacity
     if (power > 0.f) return 0.f;
     float alpha = fminf(ALPHA_MAX, opacity * expf(power));
     return alpha < ALPHA_MIN ? 0.f : alpha;
+}
+
+// ----- binning: (tile, depth) keys -------------------------------------------------------------------------------
+// One 64-bit key per (Gaussian, touched tile): tile id in the high word, the depth's float bits in the low word
+// (z > near > 0, where float bits order like the floats). A stable sort of the keys emitted in Gaussian order gives
+// each tile its splats front to back, ties in index order: the reference's binning (torch_ref.bin_gaussians).
+
+SPLAT_HD unsigned int float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+    return __float_as_uint(f);
+#else
+    unsigned int u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+#endif
+}
+
+SPLAT_HD int tiles_touched(const Projected& p) {
+    return p.radius > 0 ? (p.tile_max[0] - p.tile_min[0]) * (p.tile_max[1] - p.tile_min[1]) : 0;
+}
+
+// Writes tiles_touched(p) keys and values (the Gaussian's index) starting at `offset`, tiles in row-major order.
+SPLAT_HD void emit_keys(const Projected& p, unsigned int index, int grid_x, unsigned long long* keys,
+                        unsigned int* values, int offset) {
+    if (p.radius <= 0) return;
+    unsigned long long low = float_bits(p.depth);
+    for (int ty = p.tile_min[1]; ty < p.tile_max[1]; ++ty)
+        for (int tx = p.tile_min[0]; tx < p.tile_max[0]; ++tx) {
+            keys[offset] = ((unsigned long long)(ty * grid_x + tx) << 32) | low;
+            values[offset] = index;
+            ++offset;
+        }
+}
+
+// ----- compositing -----------------------------------------------------------------------------------------------
+struct Pixel {
+    float T;          // transmittance so far
+    float rgb[3];     // sum of w·colour
+    float depth;      // sum of w·z
+    int count;        // splats composited
+    bool done;        // the stop rule fired: later splats are not composited
+};
+
+SPLAT_HD Pixel pixel_start() {
+    Pixel px;
+    px.T = 1.f;
+    px.rgb[0] = px.rgb[1] = px.rgb[2] = 0.f;
+    px.depth = 0.f;
+    px.count = 0;
+    px.done = false;
+    return px;
+}
+
+// Front-to-back "under" step with the reference's stop rule: when T·(1−α) would fall below 1e-4 the pixel is done
+// and this splat is not composited.
+SPLAT_HD void composite(Pixel& px, float alpha, const float rgb[3], float z) {
+    if (px.done || alpha <= 0.f) return;
+    float t_next = px.T * (1.f - alpha);
+    if (t_next < T_MIN) {
+        px.done = true;
+        return;
+    }
+    float w = alpha * px.T;
+    px.rgb[0] += w * rgb[0];
+    px.rgb[1] += w * rgb[1];
+    px.rgb[2] += w * rgb[2];
+    px.depth += w * z;
+    px.T = t_next;
+    px.count += 1;
 }
 
 }  // namespace splat

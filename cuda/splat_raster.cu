@@ -1,0 +1,98 @@
+// Binning and tile compositing kernels of the forward pass, on the shared math of splat_math.cuh. The data flow is
+// the one cpu_shim.cpp's render_cpu runs on the CPU (and tests/test_cuda_math.py checks against the torch
+// reference): preprocess (splat_preprocess.cu) -> inclusive scan of tiles_touched -> emit_keys -> stable radix sort
+// of the 64-bit keys (CUB / cupy) -> tile_ranges -> render_tiles.
+#include "splat_math.cuh"
+
+namespace {
+
+// The fields of splat::Projected that binning and compositing need, from the preprocess kernel's outputs:
+// out_f = mean(2) depth conic(3) cov(3) opacity; out_i = radius tile_min(2) tile_max(2).
+__device__ splat::Projected load_projected(const float* out_f, const int* out_i, int i) {
+    splat::Projected p;
+    const float* f = out_f + 10 * i;
+    const int* k = out_i + 5 * i;
+    p.mean[0] = f[0]; p.mean[1] = f[1]; p.depth = f[2];
+    p.conic[0] = f[3]; p.conic[1] = f[4]; p.conic[2] = f[5];
+    p.cov[0] = f[6]; p.cov[1] = f[7]; p.cov[2] = f[8]; p.opacity = f[9];
+    p.radius = k[0];
+    p.tile_min[0] = k[1]; p.tile_min[1] = k[2]; p.tile_max[0] = k[3]; p.tile_max[1] = k[4];
+    return p;
+}
+
+}  // namespace
+
+// One thread per Gaussian: its keys go to [ends[i] - tiles_touched, ends[i]) (ends = inclusive scan).
+extern "C" __global__ void emit_keys(int n, const float* __restrict__ out_f, const int* __restrict__ out_i,
+                                     const int* __restrict__ ends, int grid_x, unsigned long long* __restrict__ keys,
+                                     unsigned int* __restrict__ values) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    splat::Projected p = load_projected(out_f, out_i, i);
+    splat::emit_keys(p, (unsigned int)i, grid_x, keys, values, ends[i] - splat::tiles_touched(p));
+}
+
+// One thread per sorted key: tile t's splats are [ranges[2t], ranges[2t + 1]) (ranges zeroed beforehand).
+extern "C" __global__ void tile_ranges(int count, const unsigned long long* __restrict__ keys,
+                                       int* __restrict__ ranges) {
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= count) return;
+    int t = (int)(keys[k] >> 32);
+    if (k == 0 || (int)(keys[k - 1] >> 32) != t) ranges[2 * t] = k;
+    if (k == count - 1 || (int)(keys[k + 1] >> 32) != t) ranges[2 * t + 1] = k + 1;
+}
+
+// One block per tile, one thread per pixel (TILE x TILE). The tile's splats are read in batches into shared memory;
+// the block stops when every pixel has hit the stop rule.
+#ifndef TILE
+#define TILE 16
+#endif
+extern "C" __global__ void __launch_bounds__(TILE * TILE)
+render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ values, const float* __restrict__ out_f,
+             const float* __restrict__ rgb, int width, int height, float bg_r, float bg_g, float bg_b,
+             float* __restrict__ color, float* __restrict__ alpha, float* __restrict__ depth,
+             int* __restrict__ count) {
+    const int grid_x = (width + TILE - 1) / TILE;
+    const int tile = blockIdx.y * grid_x + blockIdx.x;
+    const int px = blockIdx.x * TILE + threadIdx.x, py = blockIdx.y * TILE + threadIdx.y;
+    const int lane = threadIdx.y * TILE + threadIdx.x;
+    const bool inside = px < width && py < height;
+    const int begin = ranges[2 * tile], end = ranges[2 * tile + 1];
+
+    __shared__ float s_mean[TILE * TILE][2];
+    __shared__ float s_conic[TILE * TILE][3];
+    __shared__ float s_opacity[TILE * TILE];
+    __shared__ float s_rgb[TILE * TILE][3];
+    __shared__ float s_depth[TILE * TILE];
+
+    splat::Pixel pix = splat::pixel_start();
+    pix.done = !inside;
+    for (int base = begin; base < end; base += TILE * TILE) {
+        if (__syncthreads_count(pix.done) == TILE * TILE) break;  // every pixel of the tile is finished
+        int k = base + lane;
+        if (k < end) {
+            unsigned int g = values[k];
+            const float* f = out_f + 10 * g;
+            s_mean[lane][0] = f[0]; s_mean[lane][1] = f[1];
+            s_conic[lane][0] = f[3]; s_conic[lane][1] = f[4]; s_conic[lane][2] = f[5];
+            s_opacity[lane] = f[9];
+            s_depth[lane] = f[2];
+            s_rgb[lane][0] = rgb[3 * g]; s_rgb[lane][1] = rgb[3 * g + 1]; s_rgb[lane][2] = rgb[3 * g + 2];
+        }
+        __syncthreads();
+        int batch = min(TILE * TILE, end - base);
+        for (int j = 0; j < batch && !pix.done; ++j) {
+            float a = splat::alpha_at(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f);
+            splat::composite(pix, a, s_rgb[j], s_depth[j]);
+        }
+    }
+    if (inside) {
+        int o = py * width + px;
+        color[3 * o] = pix.rgb[0] + pix.T * bg_r;
+        color[3 * o + 1] = pix.rgb[1] + pix.T * bg_g;
+        color[3 * o + 2] = pix.rgb[2] + pix.T * bg_b;
+        alpha[o] = 1.f - pix.T;
+        depth[o] = pix.depth;
+        count[o] = pix.count;
+    }
+}
