@@ -87,4 +87,51 @@ void render_cpu(int n, const float* means, const float* cov3, const float* opaci
         }
 }
 
+// Backward of the per-pixel stage on the CPU (what the backward tile kernel will do): inputs are projected splats
+// (mean2d, conic, opacity, rgb, depth per splat, already sorted per tile by the forward's binning, given here as
+// tile ranges over `values`) and the output gradients; accumulates dL/dmean2d, dL/dconic, dL/dopacity, dL/drgb,
+// dL/ddepth per splat. The forward is replayed per pixel to know which splats were composited.
+void composite_backward_cpu(int n, const float* mean2d, const float* conic, const float* opacity, const float* rgb,
+                            const float* z, int width, int height, int tile, const int* ranges,
+                            const unsigned int* values, const float* bg, const float* g_color, const float* g_depth,
+                            const float* g_alpha, float* g_mean2d, float* g_conic, float* g_opacity, float* g_rgb,
+                            float* g_z) {
+    (void)n;
+    int grid_x = (width + tile - 1) / tile;
+    std::vector<int> used;
+    for (int py = 0; py < height; ++py)
+        for (int px = 0; px < width; ++px) {
+            int t = (py / tile) * grid_x + px / tile;
+            splat::Pixel pix = splat::pixel_start();
+            used.clear();
+            std::vector<float> alphas;
+            for (int k = ranges[2 * t]; k < ranges[2 * t + 1] && !pix.done; ++k) {
+                unsigned int g = values[k];
+                float a = splat::alpha_at(mean2d + 2 * g, conic + 3 * g, opacity[g], px + 0.5f, py + 0.5f);
+                int before = pix.count;
+                splat::composite(pix, a, rgb + 3 * g, z[g]);
+                if (pix.count > before) {
+                    used.push_back((int)g);
+                    alphas.push_back(a);
+                }
+            }
+            size_t o = (size_t)py * width + px;
+            splat::PixelBack b = splat::pixel_back_start(pix.T, bg);
+            for (int u = (int)used.size() - 1; u >= 0; --u) {
+                int g = used[u];
+                float gr[3], gz, gm[2], gc[3], go;
+                float ga = splat::composite_backward(b, alphas[u], rgb + 3 * g, z[g], g_color + 3 * o, g_depth[o],
+                                                     g_alpha[o], gr, &gz);
+                splat::alpha_backward(mean2d + 2 * g, conic + 3 * g, opacity[g], px + 0.5f, py + 0.5f, ga, gm, gc,
+                                      &go);
+                for (int c = 0; c < 3; ++c) g_rgb[3 * g + c] += gr[c];
+                g_z[g] += gz;
+                g_mean2d[2 * g] += gm[0];
+                g_mean2d[2 * g + 1] += gm[1];
+                for (int c = 0; c < 3; ++c) g_conic[3 * g + c] += gc[c];
+                g_opacity[g] += go;
+            }
+        }
+}
+
 }  // extern "C"

@@ -243,4 +243,66 @@ SPLAT_HD void composite(Pixel& px, float alpha, const float rgb[3], float z) {
     px.count += 1;
 }
 
+// ----- compositing backward ---------------------------------------------------------------------------------------
+// Reverse pass over a pixel's composited splats (last to first), from the final transmittance T_N. For splat i with
+// T_i = T_{i+1} / (1 - a_i):
+//   dC/dc_i = a_i T_i,   dC/da_i = c_i T_i - (sum_{j>i} c_j a_j T_j + T_N bg) / (1 - a_i)
+//   dD/dz_i = a_i T_i,   dD/da_i = z_i T_i - (sum_{j>i} z_j a_j T_j) / (1 - a_i)
+//   dA/da_i = T_N / (1 - a_i)            (A = 1 - T_N)
+struct PixelBack {
+    float T;           // T_{i+1} while visiting splat i
+    float T_final;
+    float behind_rgb[3];  // sum_{j>i} c_j a_j T_j + T_N bg
+    float behind_depth;   // sum_{j>i} z_j a_j T_j
+};
+
+SPLAT_HD PixelBack pixel_back_start(float T_final, const float bg[3]) {
+    PixelBack b;
+    b.T = T_final;
+    b.T_final = T_final;
+    for (int c = 0; c < 3; ++c) b.behind_rgb[c] = T_final * bg[c];
+    b.behind_depth = 0.f;
+    return b;
+}
+
+// One reverse step for a composited splat (alpha > 0); g_color / g_depth / g_alpha are the pixel's output
+// gradients. Returns dL/da_i and writes dL/dc_i (3) and dL/dz_i.
+SPLAT_HD float composite_backward(PixelBack& b, float alpha, const float rgb[3], float z, const float g_color[3],
+                                  float g_depth, float g_alpha, float g_rgb[3], float* g_z) {
+    float one_minus = 1.f - alpha;
+    float T_i = b.T / one_minus;
+    float w = alpha * T_i;
+    float g_a = 0.f;
+    for (int c = 0; c < 3; ++c) {
+        g_rgb[c] = g_color[c] * w;
+        g_a += g_color[c] * (rgb[c] * T_i - b.behind_rgb[c] / one_minus);
+        b.behind_rgb[c] += rgb[c] * w;
+    }
+    *g_z = g_depth * w;
+    g_a += g_depth * (z * T_i - b.behind_depth / one_minus) + g_alpha * b.T_final / one_minus;
+    b.behind_depth += z * w;
+    b.T = T_i;
+    return g_a;
+}
+
+// alpha = min(0.99, o * exp(power)), power = -(a dx^2 + c dy^2)/2 - b dx dy, d = mean - pixel centre. The cap has
+// no gradient; a splat that was skipped (alpha 0) gets none either.
+SPLAT_HD void alpha_backward(const float mean[2], const float conic[3], float opacity, float px, float py,
+                             float g_a, float g_mean[2], float g_conic[3], float* g_opacity) {
+    float dx = mean[0] - px, dy = mean[1] - py;
+    float power = -0.5f * (conic[0] * dx * dx + conic[2] * dy * dy) - conic[1] * dx * dy;
+    float G = expf(power);
+    float a = opacity * G;
+    g_mean[0] = g_mean[1] = g_conic[0] = g_conic[1] = g_conic[2] = 0.f;
+    *g_opacity = 0.f;
+    if (power > 0.f || a > ALPHA_MAX || fminf(ALPHA_MAX, a) < ALPHA_MIN) return;
+    float g_power = g_a * a;
+    *g_opacity = g_a * G;
+    g_mean[0] = g_power * (-(conic[0] * dx + conic[1] * dy));
+    g_mean[1] = g_power * (-(conic[2] * dy + conic[1] * dx));
+    g_conic[0] = g_power * (-0.5f * dx * dx);
+    g_conic[1] = g_power * (-dx * dy);
+    g_conic[2] = g_power * (-0.5f * dy * dy);
+}
+
 }  // namespace splat

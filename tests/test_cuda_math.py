@@ -242,3 +242,52 @@ def test_the_kernels_data_flow_on_cpu_renders_the_reference_image(lib, filt, deg
     np.testing.assert_allclose(alpha, ref.alpha.numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(depth, ref.depth.numpy(), rtol=0, atol=1e-5 * float(ref.depth.abs().max()))
     assert (count == ref.n_contrib.numpy()).mean() > 0.999  # equal but for a rounding tie at the 1/255 or 1e-4 cut
+
+
+def test_compositing_backward_matches_autograd_through_the_reference(lib):
+    """The per-pixel backward (reverse pass over each pixel's composited splats, then the α rule's derivatives) gives
+    the gradients torch autograd takes through the reference compositor, for colour, alpha and depth losses, with
+    the stop rule firing."""
+    from render.splat.torch_ref import bin_gaussians, composite
+
+    cam = camera()
+    n = 1200
+    means, quats, scales, opac = scene(cam, n, 11)
+    vm = torch.tensor(np.asarray(cam.world_to_cam), dtype=torch.float32)
+    K = torch.tensor(np.asarray(cam.K), dtype=torch.float32)
+    with torch.no_grad():
+        p = project_gaussians(torch.from_numpy(means), torch.from_numpy(quats), torch.from_numpy(scales),
+                              torch.from_numpy(np.sqrt(opac)), vm, K, cam.width, cam.height, filter="mip")
+    rng = np.random.default_rng(12)
+    leaves = {"mean2d": p.means2d.clone(), "conic": p.conics.clone(), "opacity": p.opacities.clone(),
+              "rgb": torch.from_numpy(rng.uniform(0, 1, (n, 3)).astype(np.float32)), "z": p.depths.clone()}
+    for t in leaves.values():
+        t.requires_grad_(True)
+    bg = torch.tensor([0.3, 0.6, 0.9])
+    color, alpha, depth, _ = composite(leaves["mean2d"], leaves["conic"], leaves["opacity"], leaves["rgb"],
+                                       leaves["z"], p.radii, p.tile_min, p.tile_max, cam.width, cam.height, bg)
+    assert float((1 - alpha.detach()).min()) < 2e-4  # the stop rule fired
+    h, w = cam.height, cam.width
+    g_color = torch.from_numpy(rng.normal(size=(h, w, 3)).astype(np.float32))
+    g_depth = torch.from_numpy(rng.normal(size=(h, w)).astype(np.float32)) * 0.1
+    g_alpha = torch.from_numpy(rng.normal(size=(h, w)).astype(np.float32))
+    ((color * g_color).sum() + (depth * g_depth).sum() + (alpha * g_alpha).sum()).backward()
+
+    gx = (w + 15) // 16
+    gauss, start, count = bin_gaussians(p.radii, p.tile_min, p.tile_max, p.depths, gx * ((h + 15) // 16), gx)
+    ranges = np.stack([start.numpy(), (start + count).numpy()], 1).astype(np.int32).ravel()
+    values = gauss.numpy().astype(np.uint32)
+    arr = {k: np.ascontiguousarray(v.detach().numpy(), np.float32) for k, v in leaves.items()}
+    out = {"mean2d": np.zeros((n, 2), np.float32), "conic": np.zeros((n, 3), np.float32),
+           "opacity": np.zeros(n, np.float32), "rgb": np.zeros((n, 3), np.float32), "z": np.zeros(n, np.float32)}
+    lib.composite_backward_cpu(n, ptr(arr["mean2d"]), ptr(arr["conic"]), ptr(arr["opacity"]), ptr(arr["rgb"]),
+                               ptr(arr["z"]), w, h, 16, ptr(ranges, I), ptr(values, ctypes.POINTER(ctypes.c_uint)),
+                               ptr(bg.numpy()), ptr(g_color.numpy()), ptr(g_depth.numpy()), ptr(g_alpha.numpy()),
+                               ptr(out["mean2d"]), ptr(out["conic"]), ptr(out["opacity"]), ptr(out["rgb"]),
+                               ptr(out["z"]))
+    for name, got in out.items():
+        want = leaves[name].grad.numpy()
+        scale = np.abs(want).max()
+        assert scale > 0 and np.abs(want).sum() > 0, name
+        err = np.abs(got - want).max() / scale
+        assert err < 1e-4, (name, err)
