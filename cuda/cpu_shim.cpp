@@ -134,4 +134,30 @@ void composite_backward_cpu(int n, const float* mean2d, const float* conic, cons
         }
 }
 
+// Per-Gaussian backward (what the backward preprocess kernel will do): from dL/d(mean2d, conic, opacity', rgb) to
+// dL/d(means, quats, scales, opacities, SH). Gaussians with radius 0 (not drawn) get zeros.
+void project_backward_batch(int n, const float* means, const float* quats, const float* scales,
+                            const float* opacities, const float* sh, int coeffs, int degree, const splat::Camera* cam,
+                            const float* campos, const int* radii, const float* g_mean2d, const float* g_conic,
+                            const float* g_op, const float* g_rgb, float* g_means, float* g_quats, float* g_scales,
+                            float* g_opacities, float* g_sh) {
+    for (int i = 0; i < n; ++i) {
+        float* gm = g_means + 3 * i;
+        float* gq = g_quats + 4 * i;
+        float* gs = g_scales + 3 * i;
+        float* gsh = g_sh + 3 * coeffs * i;
+        for (int k = 0; k < 3; ++k) gm[k] = gs[k] = 0.f;
+        for (int k = 0; k < 4; ++k) gq[k] = 0.f;
+        for (int k = 0; k < 3 * coeffs; ++k) gsh[k] = 0.f;
+        g_opacities[i] = 0.f;
+        if (radii[i] <= 0) continue;
+        splat::project_backward(means + 3 * i, quats + 4 * i, scales + 3 * i, opacities[i], *cam, g_mean2d + 2 * i,
+                                g_conic + 3 * i, g_op[i], gm, gq, gs, g_opacities + i);
+        float dir[3] = {means[3 * i] - campos[0], means[3 * i + 1] - campos[1], means[3 * i + 2] - campos[2]};
+        float gmd[3];
+        splat::sh_backward(sh + 3 * coeffs * i, degree, dir, g_rgb + 3 * i, gsh, gmd);
+        for (int k = 0; k < 3; ++k) gm[k] += gmd[k];
+    }
+}
+
 }  // extern "C"

@@ -305,4 +305,188 @@ SPLAT_HD void alpha_backward(const float mean[2], const float conic[3], float op
     g_conic[2] = g_power * (-0.5f * dy * dy);
 }
 
+// ----- projection and SH backward ----------------------------------------------------------------------------------
+// dL/d(mean, quaternion, scales, opacity) of one drawn Gaussian from dL/d(mean2d, conic, opacity after the filter),
+// recomputing the forward's intermediates. Follows the reference's autograd exactly: the clamped Jacobian coordinate
+// is a constant, b of the 2D covariance is its [0][1] entry, the filter's clamps pass no gradient where they bite.
+SPLAT_HD void project_backward(const float m[3], const float q_in[4], const float s[3], float opacity,
+                               const Camera& cam, const float g_mean2d[2], const float g_conic[3], float g_op,
+                               float g_m[3], float g_q[4], float g_s[3], float* g_opacity) {
+    const float* W = cam.R;
+    float x = W[0] * m[0] + W[1] * m[1] + W[2] * m[2] + cam.t[0];
+    float y = W[3] * m[0] + W[4] * m[1] + W[5] * m[2] + cam.t[1];
+    float z = W[6] * m[0] + W[7] * m[1] + W[8] * m[2] + cam.t[2];
+    float rx = x / z, ry = y / z;
+    bool clamp_x = rx > cam.lim[0] || rx < -cam.lim[1], clamp_y = ry > cam.lim[2] || ry < -cam.lim[3];
+    float tx = clamp_x ? fminf(fmaxf(rx, -cam.lim[1]), cam.lim[0]) * z : x;
+    float ty = clamp_y ? fminf(fmaxf(ry, -cam.lim[3]), cam.lim[2]) * z : y;
+    float J[6] = {cam.fx / z, 0.f, -cam.fx * tx / (z * z), 0.f, cam.fy / z, -cam.fy * ty / (z * z)};
+    float T[6];  // J·W (2x3)
+    for (int r = 0; r < 2; ++r)
+        for (int k = 0; k < 3; ++k) T[3 * r + k] = J[3 * r] * W[k] + J[3 * r + 1] * W[3 + k] + J[3 * r + 2] * W[6 + k];
+
+    // Sigma = M M^T, M = R(q^) diag(s)
+    float n = sqrtf(q_in[0] * q_in[0] + q_in[1] * q_in[1] + q_in[2] * q_in[2] + q_in[3] * q_in[3]);
+    n = n > 1e-12f ? n : 1e-12f;
+    float qw = q_in[0] / n, qx = q_in[1] / n, qy = q_in[2] / n, qz = q_in[3] / n;
+    float R[9] = {1.f - 2.f * (qy * qy + qz * qz), 2.f * (qx * qy - qw * qz), 2.f * (qx * qz + qw * qy),
+                  2.f * (qx * qy + qw * qz), 1.f - 2.f * (qx * qx + qz * qz), 2.f * (qy * qz - qw * qx),
+                  2.f * (qx * qz - qw * qy), 2.f * (qy * qz + qw * qx), 1.f - 2.f * (qx * qx + qy * qy)};
+    float M[9], S[9];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) M[3 * i + j] = R[3 * i + j] * s[j];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) S[3 * i + j] = M[3 * i] * M[3 * j] + M[3 * i + 1] * M[3 * j + 1] + M[3 * i + 2] * M[3 * j + 2];
+    float TS[6];  // T·Sigma
+    for (int r = 0; r < 2; ++r)
+        for (int k = 0; k < 3; ++k)
+            TS[3 * r + k] = T[3 * r] * S[k] + T[3 * r + 1] * S[3 + k] + T[3 * r + 2] * S[6 + k];
+    float a = TS[0] * T[0] + TS[1] * T[1] + TS[2] * T[2];
+    float b = TS[0] * T[3] + TS[1] * T[4] + TS[2] * T[5];
+    float c = TS[3] * T[3] + TS[4] * T[4] + TS[5] * T[5];
+    float a1 = a + cam.dilation, c1 = c + cam.dilation;
+
+    // opacity and Mip-Splatting's compensation
+    float coef = 1.f, g_a = 0.f, g_b = 0.f, g_c = 0.f;
+    if (cam.compensate) {
+        float det0r = a * c - b * b, det1r = a1 * c1 - b * b;
+        bool zeroed = det0r <= 1e-6f || det1r <= 1e-6f;
+        float det0 = fmaxf(det0r, 1e-6f), det1 = fmaxf(det1r, 1e-6f);
+        float ratio = det0 / (det1 + 1e-6f);
+        coef = zeroed ? 0.f : sqrtf(ratio + 1e-6f);
+        if (!zeroed) {
+            float g_coef = g_op * opacity;
+            float g_ratio = g_coef * 0.5f / sqrtf(ratio + 1e-6f);
+            float g_det0 = g_ratio / (det1 + 1e-6f), g_det1 = -g_ratio * det0 / ((det1 + 1e-6f) * (det1 + 1e-6f));
+            if (det0r > 1e-6f) { g_a += g_det0 * c; g_c += g_det0 * a; g_b += -2.f * g_det0 * b; }
+            if (det1r > 1e-6f) { g_a += g_det1 * c1; g_c += g_det1 * a1; g_b += -2.f * g_det1 * b; }
+        }
+    }
+    *g_opacity = g_op * coef;
+
+    // conic = (c1, -b, a1) / det
+    float det = a1 * c1 - b * b, d2 = det * det;
+    g_a += g_conic[0] * (-c1 * c1 / d2) + g_conic[1] * (b * c1 / d2) + g_conic[2] * (1.f / det - a1 * c1 / d2);
+    g_c += g_conic[0] * (1.f / det - c1 * a1 / d2) + g_conic[1] * (b * a1 / d2) + g_conic[2] * (-a1 * a1 / d2);
+    g_b += g_conic[0] * (2.f * b * c1 / d2) + g_conic[1] * (-1.f / det - 2.f * b * b / d2) +
+           g_conic[2] * (2.f * a1 * b / d2);
+
+    // cov2 = T Sigma T^T with a = [0][0], b = [0][1], c = [1][1]: G = [[g_a, g_b], [0, g_c]]
+    // dL/dT = (G + G^T) T Sigma;  dL/dSigma + its transpose = T^T (G + G^T) T
+    float Gs[4] = {2.f * g_a, g_b, g_b, 2.f * g_c};
+    float gT[6];
+    for (int r = 0; r < 2; ++r)
+        for (int k = 0; k < 3; ++k) gT[3 * r + k] = Gs[2 * r] * TS[k] + Gs[2 * r + 1] * TS[3 + k];
+    float gS[9];  // dL/dSigma + (dL/dSigma)^T
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            gS[3 * i + j] = T[i] * (Gs[0] * T[j] + Gs[1] * T[3 + j]) + T[3 + i] * (Gs[2] * T[j] + Gs[3] * T[3 + j]);
+    // Sigma = M M^T: dL/dM = (dL/dSigma + dL/dSigma^T) M
+    float gR[9];
+    for (int j = 0; j < 3; ++j) g_s[j] = 0.f;
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+            float gm = gS[3 * i] * M[j] + gS[3 * i + 1] * M[3 + j] + gS[3 * i + 2] * M[6 + j];
+            gR[3 * i + j] = gm * s[j];
+            g_s[j] += gm * R[3 * i + j];
+        }
+    float gw = 2.f * (-gR[1] * qz + gR[2] * qy + gR[3] * qz - gR[5] * qx - gR[6] * qy + gR[7] * qx);
+    float gx = 2.f * (gR[1] * qy + gR[2] * qz + gR[3] * qy - 2.f * gR[4] * qx - gR[5] * qw + gR[6] * qz + gR[7] * qw -
+                      2.f * gR[8] * qx);
+    float gy = 2.f * (-2.f * gR[0] * qy + gR[1] * qx + gR[2] * qw + gR[3] * qx + gR[5] * qz - gR[6] * qw + gR[7] * qz -
+                      2.f * gR[8] * qy);
+    float gz = 2.f * (-2.f * gR[0] * qz - gR[1] * qw + gR[2] * qx + gR[3] * qw - 2.f * gR[4] * qz + gR[5] * qy +
+                      gR[6] * qx + gR[7] * qy);
+    float dot = gw * qw + gx * qx + gy * qy + gz * qz;  // q^ = q / |q|
+    g_q[0] = (gw - qw * dot) / n; g_q[1] = (gx - qx * dot) / n;
+    g_q[2] = (gy - qy * dot) / n; g_q[3] = (gz - qz * dot) / n;
+
+    // T = J W: dL/dJ = dL/dT W^T; J depends on z, and on x (y) through tx (ty) unless clamped
+    float gJ[6];
+    for (int r = 0; r < 2; ++r)
+        for (int k = 0; k < 3; ++k) gJ[3 * r + k] = gT[3 * r] * W[3 * k] + gT[3 * r + 1] * W[3 * k + 1] +
+                                                    gT[3 * r + 2] * W[3 * k + 2];
+    float z2 = z * z, z3 = z2 * z;
+    float g_x = 0.f, g_y = 0.f, g_z = 0.f;
+    g_z += gJ[0] * (-cam.fx / z2) + gJ[4] * (-cam.fy / z2);
+    g_z += gJ[2] * (2.f * cam.fx * tx / z3) + gJ[5] * (2.f * cam.fy * ty / z3);
+    if (!clamp_x) g_x += gJ[2] * (-cam.fx / z2);
+    if (!clamp_y) g_y += gJ[5] * (-cam.fy / z2);
+    // mean2d = (fx x / z + cx, fy y / z + cy)
+    g_x += g_mean2d[0] * cam.fx / z;
+    g_y += g_mean2d[1] * cam.fy / z;
+    g_z += -(g_mean2d[0] * cam.fx * x + g_mean2d[1] * cam.fy * y) / z2;
+    // p = W m + t
+    for (int k = 0; k < 3; ++k) g_m[k] = W[k] * g_x + W[3 + k] * g_y + W[6 + k] * g_z;
+}
+
+// dL/dcoefficients and dL/dmean (through the view direction) of the SH colour, from dL/drgb. `dir` is the
+// unnormalised mean - camera centre.
+SPLAT_HD void sh_backward(const float* coeffs, int degree, const float dir[3], const float g_rgb[3],
+                          float* g_coeffs, float g_mean[3]) {
+    float len = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    len = len > 1e-12f ? len : 1e-12f;
+    float d[3] = {dir[0] / len, dir[1] / len, dir[2] / len};
+    float rgb[3];
+    sh_to_rgb(coeffs, degree, d, rgb);
+    float g[3];  // through the clamp at 0 (no gradient where it bites)
+    for (int ch = 0; ch < 3; ++ch) g[ch] = rgb[ch] > 0.f ? g_rgb[ch] : 0.f;
+    float x = d[0], y = d[1], z = d[2];
+    float xx = x * x, yy = y * y, zz = z * z;
+    const float C2[5] = {1.0925484305920792f, -1.0925484305920792f, 0.31539156525252005f, -1.0925484305920792f,
+                         0.5462742152960396f};
+    const float C3[7] = {-0.5900435899266435f, 2.890611442640554f, -0.4570457994644658f, 0.3731763325901154f,
+                         -0.4570457994644658f, 1.445305721320277f, -0.5900435899266435f};
+    float basis[16], db[16][3];
+    int k = 1;
+    basis[0] = SH_C0; db[0][0] = db[0][1] = db[0][2] = 0.f;
+    if (degree >= 1) {
+        basis[1] = -SH_C1 * y; basis[2] = SH_C1 * z; basis[3] = -SH_C1 * x;
+        db[1][0] = 0.f; db[1][1] = -SH_C1; db[1][2] = 0.f;
+        db[2][0] = 0.f; db[2][1] = 0.f; db[2][2] = SH_C1;
+        db[3][0] = -SH_C1; db[3][1] = 0.f; db[3][2] = 0.f;
+        k = 4;
+    }
+    if (degree >= 2) {
+        basis[4] = C2[0] * x * y; db[4][0] = C2[0] * y; db[4][1] = C2[0] * x; db[4][2] = 0.f;
+        basis[5] = C2[1] * y * z; db[5][0] = 0.f; db[5][1] = C2[1] * z; db[5][2] = C2[1] * y;
+        basis[6] = C2[2] * (2.f * zz - xx - yy); db[6][0] = -2.f * C2[2] * x; db[6][1] = -2.f * C2[2] * y;
+        db[6][2] = 4.f * C2[2] * z;
+        basis[7] = C2[3] * x * z; db[7][0] = C2[3] * z; db[7][1] = 0.f; db[7][2] = C2[3] * x;
+        basis[8] = C2[4] * (xx - yy); db[8][0] = 2.f * C2[4] * x; db[8][1] = -2.f * C2[4] * y; db[8][2] = 0.f;
+        k = 9;
+        if (degree >= 3) {
+            basis[9] = C3[0] * y * (3.f * xx - yy);
+            db[9][0] = C3[0] * 6.f * x * y; db[9][1] = C3[0] * (3.f * xx - 3.f * yy); db[9][2] = 0.f;
+            basis[10] = C3[1] * x * y * z;
+            db[10][0] = C3[1] * y * z; db[10][1] = C3[1] * x * z; db[10][2] = C3[1] * x * y;
+            basis[11] = C3[2] * y * (4.f * zz - xx - yy);
+            db[11][0] = C3[2] * (-2.f * x * y); db[11][1] = C3[2] * (4.f * zz - xx - 3.f * yy);
+            db[11][2] = C3[2] * 8.f * y * z;
+            basis[12] = C3[3] * z * (2.f * zz - 3.f * xx - 3.f * yy);
+            db[12][0] = C3[3] * (-6.f * x * z); db[12][1] = C3[3] * (-6.f * y * z);
+            db[12][2] = C3[3] * (6.f * zz - 3.f * xx - 3.f * yy);
+            basis[13] = C3[4] * x * (4.f * zz - xx - yy);
+            db[13][0] = C3[4] * (4.f * zz - 3.f * xx - yy); db[13][1] = C3[4] * (-2.f * x * y);
+            db[13][2] = C3[4] * 8.f * x * z;
+            basis[14] = C3[5] * z * (xx - yy);
+            db[14][0] = C3[5] * 2.f * x * z; db[14][1] = C3[5] * (-2.f * y * z); db[14][2] = C3[5] * (xx - yy);
+            basis[15] = C3[6] * x * (xx - 3.f * yy);
+            db[15][0] = C3[6] * (3.f * xx - 3.f * yy); db[15][1] = C3[6] * (-6.f * x * y); db[15][2] = 0.f;
+            k = 16;
+        }
+    }
+    float g_d[3] = {0.f, 0.f, 0.f};
+    for (int i = 0; i < k; ++i) {
+        float gi = 0.f;
+        for (int ch = 0; ch < 3; ++ch) {
+            g_coeffs[3 * i + ch] = basis[i] * g[ch];
+            gi += coeffs[3 * i + ch] * g[ch];
+        }
+        for (int a = 0; a < 3; ++a) g_d[a] += gi * db[i][a];
+    }
+    float dot = g_d[0] * d[0] + g_d[1] * d[1] + g_d[2] * d[2];  // d = dir / |dir|
+    for (int a = 0; a < 3; ++a) g_mean[a] = (g_d[a] - d[a] * dot) / len;
+}
+
 }  // namespace splat
