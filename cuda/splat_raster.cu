@@ -51,7 +51,7 @@ extern "C" __global__ void __launch_bounds__(TILE * TILE)
 render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ values, const float* __restrict__ out_f,
              const float* __restrict__ rgb, int width, int height, float bg_r, float bg_g, float bg_b,
              float* __restrict__ color, float* __restrict__ alpha, float* __restrict__ depth,
-             int* __restrict__ count) {
+             int* __restrict__ count, int* __restrict__ last) {
     const int grid_x = (width + TILE - 1) / TILE;
     const int tile = blockIdx.y * grid_x + blockIdx.x;
     const int px = blockIdx.x * TILE + threadIdx.x, py = blockIdx.y * TILE + threadIdx.y;
@@ -67,6 +67,7 @@ render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ va
 
     splat::Pixel pix = splat::pixel_start();
     pix.done = !inside;
+    int last_k = begin;  // one past the last composited splat (the backward pass starts there)
     for (int base = begin; base < end; base += TILE * TILE) {
         if (__syncthreads_count(pix.done) == TILE * TILE) break;  // every pixel of the tile is finished
         int k = base + lane;
@@ -83,7 +84,9 @@ render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ va
         int batch = min(TILE * TILE, end - base);
         for (int j = 0; j < batch && !pix.done; ++j) {
             float a = splat::alpha_at(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f);
+            int before = pix.count;
             splat::composite(pix, a, s_rgb[j], s_depth[j]);
+            if (pix.count > before) last_k = base + j + 1;
         }
     }
     if (inside) {
@@ -94,5 +97,82 @@ render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ va
         alpha[o] = 1.f - pix.T;
         depth[o] = pix.depth;
         count[o] = pix.count;
+        last[o] = last_k;
+    }
+}
+
+// Backward of render_tiles: one block per tile, one thread per pixel, the tile's splats in reverse from the furthest
+// `last` of the tile, in shared-memory batches. Each thread walks its pixel's composited splats back to front
+// (splat::composite_backward, splat::alpha_backward) and adds the per-splat gradients with atomics.
+extern "C" __global__ void __launch_bounds__(TILE * TILE)
+render_tiles_backward(const int* __restrict__ ranges, const unsigned int* __restrict__ values,
+                      const float* __restrict__ out_f, const float* __restrict__ rgb, int width, int height,
+                      float bg_r, float bg_g, float bg_b, const float* __restrict__ alpha,
+                      const int* __restrict__ last, const float* __restrict__ g_color,
+                      const float* __restrict__ g_depth, const float* __restrict__ g_alpha,
+                      float* __restrict__ g_mean2d, float* __restrict__ g_conic, float* __restrict__ g_opacity,
+                      float* __restrict__ g_rgb, float* __restrict__ g_z) {
+    const int grid_x = (width + TILE - 1) / TILE;
+    const int tile = blockIdx.y * grid_x + blockIdx.x;
+    const int px = blockIdx.x * TILE + threadIdx.x, py = blockIdx.y * TILE + threadIdx.y;
+    const int lane = threadIdx.y * TILE + threadIdx.x;
+    const bool inside = px < width && py < height;
+    const int begin = ranges[2 * tile];
+    const int o = inside ? py * width + px : 0;
+    const int my_last = inside ? last[o] : begin;
+
+    __shared__ int s_id[TILE * TILE];
+    __shared__ float s_mean[TILE * TILE][2];
+    __shared__ float s_conic[TILE * TILE][3];
+    __shared__ float s_opacity[TILE * TILE];
+    __shared__ float s_rgb[TILE * TILE][3];
+    __shared__ float s_depth[TILE * TILE];
+    __shared__ int s_end;
+
+    if (lane == 0) s_end = begin;
+    __syncthreads();
+    atomicMax(&s_end, my_last);  // the furthest splat any pixel of the tile composited
+    __syncthreads();
+    const int end = s_end;
+
+    const float bg[3] = {bg_r, bg_g, bg_b};
+    splat::PixelBack b = splat::pixel_back_start(inside ? 1.f - alpha[o] : 1.f, bg);
+    float gc[3] = {0.f, 0.f, 0.f}, gd = 0.f, ga = 0.f;
+    if (inside) {
+        gc[0] = g_color[3 * o]; gc[1] = g_color[3 * o + 1]; gc[2] = g_color[3 * o + 2];
+        gd = g_depth[o];
+        ga = g_alpha[o];
+    }
+    for (int top = end; top > begin; top -= TILE * TILE) {
+        int k = top - 1 - lane;  // this batch holds [max(begin, top - TILE*TILE), top), loaded back to front
+        __syncthreads();
+        if (k >= begin) {
+            unsigned int g = values[k];
+            const float* f = out_f + 10 * g;
+            s_id[lane] = (int)g;
+            s_mean[lane][0] = f[0]; s_mean[lane][1] = f[1];
+            s_conic[lane][0] = f[3]; s_conic[lane][1] = f[4]; s_conic[lane][2] = f[5];
+            s_opacity[lane] = f[9];
+            s_depth[lane] = f[2];
+            s_rgb[lane][0] = rgb[3 * g]; s_rgb[lane][1] = rgb[3 * g + 1]; s_rgb[lane][2] = rgb[3 * g + 2];
+        }
+        __syncthreads();
+        int batch = min(TILE * TILE, top - begin);
+        for (int j = 0; j < batch; ++j) {
+            int kk = top - 1 - j;
+            if (!inside || kk >= my_last) continue;  // behind this pixel's stop (or not composited at all)
+            float a = splat::alpha_at(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f);
+            if (a <= 0.f) continue;
+            float gr[3], gz, gm[2], gcn[3], gop;
+            float g_a = splat::composite_backward(b, a, s_rgb[j], s_depth[j], gc, gd, ga, gr, &gz);
+            splat::alpha_backward(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f, g_a, gm, gcn, &gop);
+            int g = s_id[j];
+            atomicAdd(&g_rgb[3 * g], gr[0]); atomicAdd(&g_rgb[3 * g + 1], gr[1]); atomicAdd(&g_rgb[3 * g + 2], gr[2]);
+            atomicAdd(&g_z[g], gz);
+            atomicAdd(&g_mean2d[2 * g], gm[0]); atomicAdd(&g_mean2d[2 * g + 1], gm[1]);
+            atomicAdd(&g_conic[3 * g], gcn[0]); atomicAdd(&g_conic[3 * g + 1], gcn[1]);
+            atomicAdd(&g_conic[3 * g + 2], gcn[2]);
+            atomicAdd(&g_opacity[g], gop);
+        }
     }
 }
