@@ -46,14 +46,23 @@ struct Projected {
     int tile_min[2], tile_max[2];  // [min, max) tiles, 0 when culled
 };
 
-// Sigma = R S S^T R^T from a wxyz quaternion (normalised here) and activated scales; xx xy xz yy yz zz.
-SPLAT_HD void covariance3d(const float q_in[4], const float s[3], float out[6]) {
+// Rotation matrix (row-major) of a wxyz quaternion, normalised here; returns its norm (floored at 1e-12) and the
+// unit quaternion in `unit`, which the backward needs.
+SPLAT_HD float quat_to_rotmat(const float q_in[4], float R[9], float unit[4]) {
     float n = sqrtf(q_in[0] * q_in[0] + q_in[1] * q_in[1] + q_in[2] * q_in[2] + q_in[3] * q_in[3]);
     n = n > 1e-12f ? n : 1e-12f;
     float w = q_in[0] / n, x = q_in[1] / n, y = q_in[2] / n, z = q_in[3] / n;
-    float R[9] = {1.f - 2.f * (y * y + z * z), 2.f * (x * y - w * z), 2.f * (x * z + w * y),
-                  2.f * (x * y + w * z), 1.f - 2.f * (x * x + z * z), 2.f * (y * z - w * x),
-                  2.f * (x * z - w * y), 2.f * (y * z + w * x), 1.f - 2.f * (x * x + y * y)};
+    R[0] = 1.f - 2.f * (y * y + z * z); R[1] = 2.f * (x * y - w * z); R[2] = 2.f * (x * z + w * y);
+    R[3] = 2.f * (x * y + w * z); R[4] = 1.f - 2.f * (x * x + z * z); R[5] = 2.f * (y * z - w * x);
+    R[6] = 2.f * (x * z - w * y); R[7] = 2.f * (y * z + w * x); R[8] = 1.f - 2.f * (x * x + y * y);
+    unit[0] = w; unit[1] = x; unit[2] = y; unit[3] = z;
+    return n;
+}
+
+// Sigma = R S S^T R^T from a wxyz quaternion and activated scales; xx xy xz yy yz zz.
+SPLAT_HD void covariance3d(const float q_in[4], const float s[3], float out[6]) {
+    float R[9], unit[4];
+    quat_to_rotmat(q_in, R, unit);
     float M[9];
     for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) M[3 * i + j] = R[3 * i + j] * s[j];
@@ -172,6 +181,25 @@ SPLAT_HD float alpha_at(const float mean[2], const float conic[3], float opacity
     if (power > 0.f) return 0.f;
     float alpha = fminf(ALPHA_MAX, opacity * expf(power));
     return alpha < ALPHA_MIN ? 0.f : alpha;
+}
+
+// The preprocess kernel's per-Gaussian outputs: f = mean(2) depth conic(3) cov(3) opacity; k = radius tile_min(2)
+// tile_max(2). Binning, compositing and the backward read them back.
+SPLAT_HD void store_projected(const Projected& p, float* f, int* k) {
+    f[0] = p.mean[0]; f[1] = p.mean[1]; f[2] = p.depth;
+    f[3] = p.conic[0]; f[4] = p.conic[1]; f[5] = p.conic[2];
+    f[6] = p.cov[0]; f[7] = p.cov[1]; f[8] = p.cov[2]; f[9] = p.opacity;
+    k[0] = p.radius; k[1] = p.tile_min[0]; k[2] = p.tile_min[1]; k[3] = p.tile_max[0]; k[4] = p.tile_max[1];
+}
+
+SPLAT_HD Projected load_projected(const float* f, const int* k) {
+    Projected p;
+    p.mean[0] = f[0]; p.mean[1] = f[1]; p.depth = f[2];
+    p.conic[0] = f[3]; p.conic[1] = f[4]; p.conic[2] = f[5];
+    p.cov[0] = f[6]; p.cov[1] = f[7]; p.cov[2] = f[8]; p.opacity = f[9];
+    p.radius = k[0];
+    p.tile_min[0] = k[1]; p.tile_min[1] = k[2]; p.tile_max[0] = k[3]; p.tile_max[1] = k[4];
+    return p;
 }
 
 // ----- binning: (tile, depth) keys -------------------------------------------------------------------------------
@@ -326,12 +354,9 @@ SPLAT_HD void project_backward(const float m[3], const float q_in[4], const floa
         for (int k = 0; k < 3; ++k) T[3 * r + k] = J[3 * r] * W[k] + J[3 * r + 1] * W[3 + k] + J[3 * r + 2] * W[6 + k];
 
     // Sigma = M M^T, M = R(q^) diag(s)
-    float n = sqrtf(q_in[0] * q_in[0] + q_in[1] * q_in[1] + q_in[2] * q_in[2] + q_in[3] * q_in[3]);
-    n = n > 1e-12f ? n : 1e-12f;
-    float qw = q_in[0] / n, qx = q_in[1] / n, qy = q_in[2] / n, qz = q_in[3] / n;
-    float R[9] = {1.f - 2.f * (qy * qy + qz * qz), 2.f * (qx * qy - qw * qz), 2.f * (qx * qz + qw * qy),
-                  2.f * (qx * qy + qw * qz), 1.f - 2.f * (qx * qx + qz * qz), 2.f * (qy * qz - qw * qx),
-                  2.f * (qx * qz - qw * qy), 2.f * (qy * qz + qw * qx), 1.f - 2.f * (qx * qx + qy * qy)};
+    float R[9], qu[4];
+    float n = quat_to_rotmat(q_in, R, qu);
+    float qw = qu[0], qx = qu[1], qy = qu[2], qz = qu[3];
     float M[9], S[9];
     for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) M[3 * i + j] = R[3 * i + j] * s[j];

@@ -11,12 +11,7 @@ extern "C" __global__ void preprocess(int n, const float* __restrict__ means, co
     if (i >= n) return;
     splat::Projected p;
     bool drawn = splat::project(means + 3 * i, cov3 + 6 * i, opacities[i], cam, p);
-    float* f = out_f + 10 * i;
-    f[0] = p.mean[0]; f[1] = p.mean[1]; f[2] = p.depth;
-    f[3] = p.conic[0]; f[4] = p.conic[1]; f[5] = p.conic[2];
-    f[6] = p.cov[0]; f[7] = p.cov[1]; f[8] = p.cov[2]; f[9] = p.opacity;
-    int* k = out_i + 5 * i;
-    k[0] = p.radius; k[1] = p.tile_min[0]; k[2] = p.tile_min[1]; k[3] = p.tile_max[0]; k[4] = p.tile_max[1];
+    splat::store_projected(p, out_f + 10 * i, out_i + 5 * i);
     float c[3] = {0.f, 0.f, 0.f};
     if (drawn) {
         float d[3] = {means[3 * i] - campos_x, means[3 * i + 1] - campos_y, means[3 * i + 2] - campos_z};

@@ -6,18 +6,25 @@
 
 namespace {
 
-// The fields of splat::Projected that binning and compositing need, from the preprocess kernel's outputs:
-// out_f = mean(2) depth conic(3) cov(3) opacity; out_i = radius tile_min(2) tile_max(2).
-__device__ splat::Projected load_projected(const float* out_f, const int* out_i, int i) {
-    splat::Projected p;
-    const float* f = out_f + 10 * i;
-    const int* k = out_i + 5 * i;
-    p.mean[0] = f[0]; p.mean[1] = f[1]; p.depth = f[2];
-    p.conic[0] = f[3]; p.conic[1] = f[4]; p.conic[2] = f[5];
-    p.cov[0] = f[6]; p.cov[1] = f[7]; p.cov[2] = f[8]; p.opacity = f[9];
-    p.radius = k[0];
-    p.tile_min[0] = k[1]; p.tile_min[1] = k[2]; p.tile_max[0] = k[3]; p.tile_max[1] = k[4];
-    return p;
+// A batch of the tile's splats in shared memory: id, mean, conic, opacity, depth, colour of sorted entry k.
+struct Batch {
+    int id[256];
+    float mean[256][2];
+    float conic[256][3];
+    float opacity[256];
+    float depth[256];
+    float rgb[256][3];
+};
+
+__device__ void stage(Batch& s, int lane, unsigned int g, const float* __restrict__ out_f,
+                      const float* __restrict__ rgb) {
+    const float* f = out_f + 10 * g;
+    s.id[lane] = (int)g;
+    s.mean[lane][0] = f[0]; s.mean[lane][1] = f[1];
+    s.conic[lane][0] = f[3]; s.conic[lane][1] = f[4]; s.conic[lane][2] = f[5];
+    s.opacity[lane] = f[9];
+    s.depth[lane] = f[2];
+    s.rgb[lane][0] = rgb[3 * g]; s.rgb[lane][1] = rgb[3 * g + 1]; s.rgb[lane][2] = rgb[3 * g + 2];
 }
 
 }  // namespace
@@ -28,7 +35,7 @@ extern "C" __global__ void emit_keys(int n, const float* __restrict__ out_f, con
                                      unsigned int* __restrict__ values) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    splat::Projected p = load_projected(out_f, out_i, i);
+    splat::Projected p = splat::load_projected(out_f + 10 * i, out_i + 5 * i);
     splat::emit_keys(p, (unsigned int)i, grid_x, keys, values, ends[i] - splat::tiles_touched(p));
 }
 
@@ -45,7 +52,7 @@ extern "C" __global__ void tile_ranges(int count, const unsigned long long* __re
 // One block per tile, one thread per pixel (TILE x TILE). The tile's splats are read in batches into shared memory;
 // the block stops when every pixel has hit the stop rule.
 #ifndef TILE
-#define TILE 16
+#define TILE 16  // Batch holds TILE * TILE = 256 splats
 #endif
 extern "C" __global__ void __launch_bounds__(TILE * TILE)
 render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ values, const float* __restrict__ out_f,
@@ -59,11 +66,7 @@ render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ va
     const bool inside = px < width && py < height;
     const int begin = ranges[2 * tile], end = ranges[2 * tile + 1];
 
-    __shared__ float s_mean[TILE * TILE][2];
-    __shared__ float s_conic[TILE * TILE][3];
-    __shared__ float s_opacity[TILE * TILE];
-    __shared__ float s_rgb[TILE * TILE][3];
-    __shared__ float s_depth[TILE * TILE];
+    __shared__ Batch s;
 
     splat::Pixel pix = splat::pixel_start();
     pix.done = !inside;
@@ -71,21 +74,13 @@ render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ va
     for (int base = begin; base < end; base += TILE * TILE) {
         if (__syncthreads_count(pix.done) == TILE * TILE) break;  // every pixel of the tile is finished
         int k = base + lane;
-        if (k < end) {
-            unsigned int g = values[k];
-            const float* f = out_f + 10 * g;
-            s_mean[lane][0] = f[0]; s_mean[lane][1] = f[1];
-            s_conic[lane][0] = f[3]; s_conic[lane][1] = f[4]; s_conic[lane][2] = f[5];
-            s_opacity[lane] = f[9];
-            s_depth[lane] = f[2];
-            s_rgb[lane][0] = rgb[3 * g]; s_rgb[lane][1] = rgb[3 * g + 1]; s_rgb[lane][2] = rgb[3 * g + 2];
-        }
+        if (k < end) stage(s, lane, values[k], out_f, rgb);
         __syncthreads();
         int batch = min(TILE * TILE, end - base);
         for (int j = 0; j < batch && !pix.done; ++j) {
-            float a = splat::alpha_at(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f);
+            float a = splat::alpha_at(s.mean[j], s.conic[j], s.opacity[j], px + 0.5f, py + 0.5f);
             int before = pix.count;
-            splat::composite(pix, a, s_rgb[j], s_depth[j]);
+            splat::composite(pix, a, s.rgb[j], s.depth[j]);
             if (pix.count > before) last_k = base + j + 1;
         }
     }
@@ -121,12 +116,7 @@ render_tiles_backward(const int* __restrict__ ranges, const unsigned int* __rest
     const int o = inside ? py * width + px : 0;
     const int my_last = inside ? last[o] : begin;
 
-    __shared__ int s_id[TILE * TILE];
-    __shared__ float s_mean[TILE * TILE][2];
-    __shared__ float s_conic[TILE * TILE][3];
-    __shared__ float s_opacity[TILE * TILE];
-    __shared__ float s_rgb[TILE * TILE][3];
-    __shared__ float s_depth[TILE * TILE];
+    __shared__ Batch s;
     __shared__ int s_end;
 
     if (lane == 0) s_end = begin;
@@ -146,27 +136,18 @@ render_tiles_backward(const int* __restrict__ ranges, const unsigned int* __rest
     for (int top = end; top > begin; top -= TILE * TILE) {
         int k = top - 1 - lane;  // this batch holds [max(begin, top - TILE*TILE), top), loaded back to front
         __syncthreads();
-        if (k >= begin) {
-            unsigned int g = values[k];
-            const float* f = out_f + 10 * g;
-            s_id[lane] = (int)g;
-            s_mean[lane][0] = f[0]; s_mean[lane][1] = f[1];
-            s_conic[lane][0] = f[3]; s_conic[lane][1] = f[4]; s_conic[lane][2] = f[5];
-            s_opacity[lane] = f[9];
-            s_depth[lane] = f[2];
-            s_rgb[lane][0] = rgb[3 * g]; s_rgb[lane][1] = rgb[3 * g + 1]; s_rgb[lane][2] = rgb[3 * g + 2];
-        }
+        if (k >= begin) stage(s, lane, values[k], out_f, rgb);
         __syncthreads();
         int batch = min(TILE * TILE, top - begin);
         for (int j = 0; j < batch; ++j) {
             int kk = top - 1 - j;
             if (!inside || kk >= my_last) continue;  // behind this pixel's stop (or not composited at all)
-            float a = splat::alpha_at(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f);
+            float a = splat::alpha_at(s.mean[j], s.conic[j], s.opacity[j], px + 0.5f, py + 0.5f);
             if (a <= 0.f) continue;
             float gr[3], gz, gm[2], gcn[3], gop;
-            float g_a = splat::composite_backward(b, a, s_rgb[j], s_depth[j], gc, gd, ga, gr, &gz);
-            splat::alpha_backward(s_mean[j], s_conic[j], s_opacity[j], px + 0.5f, py + 0.5f, g_a, gm, gcn, &gop);
-            int g = s_id[j];
+            float g_a = splat::composite_backward(b, a, s.rgb[j], s.depth[j], gc, gd, ga, gr, &gz);
+            splat::alpha_backward(s.mean[j], s.conic[j], s.opacity[j], px + 0.5f, py + 0.5f, g_a, gm, gcn, &gop);
+            int g = s.id[j];
             atomicAdd(&g_rgb[3 * g], gr[0]); atomicAdd(&g_rgb[3 * g + 1], gr[1]); atomicAdd(&g_rgb[3 * g + 2], gr[2]);
             atomicAdd(&g_z[g], gz);
             atomicAdd(&g_mean2d[2 * g], gm[0]); atomicAdd(&g_mean2d[2 * g + 1], gm[1]);
