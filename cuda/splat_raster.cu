@@ -1,7 +1,8 @@
 // Binning and tile compositing kernels of the forward pass, on the shared math of splat_math.cuh. The data flow is
 // the one cpu_shim.cpp's render_cpu runs on the CPU (and tests/test_cuda_math.py checks against the torch
 // reference): preprocess (splat_preprocess.cu) -> inclusive scan of tiles_touched -> emit_keys -> stable radix sort
-// of the 64-bit keys (CUB / cupy) -> tile_ranges -> render_tiles.
+// of the 64-bit keys (torch.sort on CUDA, or CUB) -> tile_ranges -> render_tiles; backward: render_tiles_backward
+// -> preprocess_backward (splat_preprocess.cu).
 #include "splat_math.cuh"
 
 namespace {
