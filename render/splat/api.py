@@ -10,8 +10,8 @@ with ``register_backend(Backend("cuda", lambda d: d.type == "cuda", fn, priority
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -15,7 +15,7 @@ class RasterOutput:
     depth: torch.Tensor      # (H, W) Σ wᵢ zᵢ (alpha-weighted camera z); divide by alpha for the mean depth
     means2d: torch.Tensor    # (N, 2) projected means in pixels; .grad is filled by backward when inputs need grad
     radii: torch.Tensor      # (N,) int32 pixel radius, 0 = culled
-    n_contrib: torch.Tensor  # (H, W) int32 number of Gaussians composited into each pixel
+    n_contrib: torch.Tensor | None  # (H, W) int32 Gaussians composited per pixel; None if asked not to count
     backend: str = "torch"   # the backend that produced it (set by the dispatcher)
     note: str = ""           # one line when a requested backend was unavailable and another one was used
 
