@@ -5,10 +5,11 @@
 
 extern "C" __global__ void preprocess(int n, const float* __restrict__ means, const float* __restrict__ cov3,
                                       const float* __restrict__ opacities, const float* __restrict__ sh, int coeffs,
-                                      int degree, splat::Camera cam, float campos_x, float campos_y, float campos_z,
-                                      float* __restrict__ out_f, int* __restrict__ out_i, float* __restrict__ rgb) {
+                                      int degree, const splat::Camera* __restrict__ camp, float campos_x, float campos_y,
+                                      float campos_z, float* __restrict__ out_f, int* __restrict__ out_i, float* __restrict__ rgb) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
+    const splat::Camera cam = *camp;  // by pointer: one small device buffer, no struct-by-value kernel argument
     splat::Projected p;
     bool drawn = splat::project(means + 3 * i, cov3 + 6 * i, opacities[i], cam, p);
     splat::store_projected(p, out_f + 10 * i, out_i + 5 * i);
@@ -28,7 +29,8 @@ extern "C" __global__ void preprocess(int n, const float* __restrict__ means, co
 extern "C" __global__ void preprocess_backward(int n, const float* __restrict__ means, const float* __restrict__ quats,
                                                const float* __restrict__ scales,
                                                const float* __restrict__ opacities, const float* __restrict__ sh,
-                                               int coeffs, int degree, splat::Camera cam, float campos_x,
+                                               int coeffs, int degree, const splat::Camera* __restrict__ camp,
+                                               float campos_x,
                                                float campos_y, float campos_z, const int* __restrict__ out_i,
                                                const float* __restrict__ g_mean2d, const float* __restrict__ g_conic,
                                                const float* __restrict__ g_op, const float* __restrict__ g_rgb,
@@ -37,6 +39,7 @@ extern "C" __global__ void preprocess_backward(int n, const float* __restrict__ 
                                                float* __restrict__ g_opacities, float* __restrict__ g_sh) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n || out_i[5 * i] <= 0) return;  // not drawn: its gradients stay zero
+    const splat::Camera cam = *camp;
     float gm[3], gq[4], gs[3], go;
     splat::project_backward(means + 3 * i, quats + 4 * i, scales + 3 * i, opacities[i], cam, g_mean2d + 2 * i,
                             g_conic + 3 * i, g_op[i], gm, gq, gs, &go);

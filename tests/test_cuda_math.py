@@ -16,19 +16,12 @@ import pytest
 import torch
 
 from render.camera import Camera, look_at_world_to_cam
-from render.splat.cuda_build import CUDA_DIR, CompilerMissing, compile_ptx, sources
-from render.splat.projection import FILTERS, FRUSTUM_CLAMP, covariance3d, project_gaussians
+from render.splat.cuda_build import CUDA_DIR, CameraStruct, CompilerMissing, camera_struct, compile_ptx, sources
+from render.splat.projection import FILTERS, covariance3d, project_gaussians
 from render.splat.sh import sh_to_rgb
 
 F = ctypes.POINTER(ctypes.c_float)
 I = ctypes.POINTER(ctypes.c_int)
-
-
-class CCamera(ctypes.Structure):
-    _fields_ = [("R", ctypes.c_float * 9), ("t", ctypes.c_float * 3), ("fx", ctypes.c_float), ("fy", ctypes.c_float),
-                ("cx", ctypes.c_float), ("cy", ctypes.c_float), ("lim", ctypes.c_float * 4),
-                ("width", ctypes.c_int), ("height", ctypes.c_int), ("tile", ctypes.c_int),
-                ("near_z", ctypes.c_float), ("dilation", ctypes.c_float), ("compensate", ctypes.c_int)]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,7 @@ def lib(tmp_path_factory):
                            str(CUDA_DIR / "cpu_shim.cpp"), "-o", str(so)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lib = ctypes.CDLL(str(so))
-    assert lib.camera_size() == ctypes.sizeof(CCamera)  # the struct layouts agree
+    assert lib.camera_size() == ctypes.sizeof(CameraStruct)  # the struct layouts agree
     return lib
 
 
@@ -49,16 +42,9 @@ def ptr(a: np.ndarray, kind=F):
     return a.ctypes.data_as(kind)
 
 
-def c_camera(cam: Camera, filt: str, near: float = 0.2, tile: int = 16) -> CCamera:
+def c_camera(cam: Camera, filt: str) -> CameraStruct:
     f = FILTERS[filt]
-    slack = FRUSTUM_CLAMP - 1.0
-    tan_x, tan_y = 0.5 * cam.width / cam.fx, 0.5 * cam.height / cam.fy
-    lim = ((cam.width - cam.cx) / cam.fx + slack * tan_x, cam.cx / cam.fx + slack * tan_x,
-           (cam.height - cam.cy) / cam.fy + slack * tan_y, cam.cy / cam.fy + slack * tan_y)
-    w2c = np.asarray(cam.world_to_cam, np.float64)
-    return CCamera((ctypes.c_float * 9)(*w2c[:3, :3].ravel()), (ctypes.c_float * 3)(*w2c[:3, 3]),
-                   cam.fx, cam.fy, cam.cx, cam.cy, (ctypes.c_float * 4)(*lim), cam.width, cam.height, tile,
-                   near, f.dilation, int(f.compensate))
+    return camera_struct(cam.world_to_cam, cam.K, cam.width, cam.height, dilation=f.dilation, compensate=f.compensate)
 
 
 def scene(cam: Camera, n: int, seed: int):

@@ -19,6 +19,7 @@ import torch
 
 from render.splat.projection import FILTERS, NEAR_PLANE
 from render.splat.sh import MAX_SH_DEGREE, num_sh_bases
+from render.splat import cuda_backend
 from render.splat.gl_backend import rasterize_gl
 from render.splat.torch_ref import rasterize_torch
 from render.splat.types import BackendUnavailable, RasterOutput
@@ -59,6 +60,8 @@ def backends() -> dict[str, Backend]:
 
 register_backend(Backend("torch", lambda device: True, rasterize_torch, priority=0))
 register_backend(Backend("gl", lambda device: True, rasterize_gl, priority=5, differentiable=False))
+if cuda_backend.enabled():  # until bench/gpu_check.sh has verified it on a GPU (render/splat/cuda_backend.py)
+    register_backend(Backend("cuda", lambda device: device.type == "cuda", cuda_backend.rasterize_cuda, priority=10))
 
 
 def _candidates(device: torch.device, name: str | None, needs_grad: bool) -> tuple[list[Backend], str]:

@@ -6,6 +6,7 @@ syntax or type error is caught on the development machine, with the same options
 """
 from __future__ import annotations
 
+import ctypes
 import shutil
 import subprocess
 import tempfile
@@ -14,6 +15,34 @@ from pathlib import Path
 CUDA_DIR = Path(__file__).resolve().parents[2] / "cuda"
 NVRTC_OPTIONS = ("--std=c++17", f"-I{CUDA_DIR}")  # what RawModule gets at run time
 ARCH = "sm_90"                                     # H100/H200, the GPUs the project is lent
+
+
+class CameraStruct(ctypes.Structure):
+    """``splat::Camera`` of cuda/splat_math.cuh, field for field (the CPU shim reports its size to check)."""
+
+    _fields_ = [("R", ctypes.c_float * 9), ("t", ctypes.c_float * 3), ("fx", ctypes.c_float), ("fy", ctypes.c_float),
+                ("cx", ctypes.c_float), ("cy", ctypes.c_float), ("lim", ctypes.c_float * 4),
+                ("width", ctypes.c_int), ("height", ctypes.c_int), ("tile", ctypes.c_int),
+                ("near_z", ctypes.c_float), ("dilation", ctypes.c_float), ("compensate", ctypes.c_int)]
+
+
+def camera_struct(viewmat, K, width: int, height: int, *, dilation: float, compensate: bool, near: float = 0.2,
+                  tile: int = 16) -> CameraStruct:
+    """The kernels' camera from a (4, 4) world-to-camera matrix and (3, 3) intrinsics (array-likes), with the
+    reference's Jacobian clamp limits (render/splat/projection.py)."""
+    import numpy as np
+
+    from render.splat.projection import FRUSTUM_CLAMP
+
+    vm, k = np.asarray(viewmat, np.float64), np.asarray(K, np.float64)
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    slack = FRUSTUM_CLAMP - 1.0
+    tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
+    lim = ((width - cx) / fx + slack * tan_x, cx / fx + slack * tan_x,
+           (height - cy) / fy + slack * tan_y, cy / fy + slack * tan_y)
+    return CameraStruct((ctypes.c_float * 9)(*vm[:3, :3].ravel()), (ctypes.c_float * 3)(*vm[:3, 3]), fx, fy, cx, cy,
+                        (ctypes.c_float * 4)(*lim), int(width), int(height), int(tile), float(near), float(dilation),
+                        int(bool(compensate)))
 
 
 class CompilerMissing(RuntimeError):
