@@ -55,16 +55,34 @@ extern "C" __global__ void tile_ranges(int count, const unsigned long long* __re
 #ifndef TILE
 #define TILE 16  // Batch holds TILE * TILE = 256 splats
 #endif
+
+namespace {
+
+// Where a thread of the tile kernels works: block = tile, thread = pixel.
+struct Site {
+    int tile, px, py, lane;
+    bool inside;  // the pixel is in the image (edge tiles are partly outside)
+};
+
+__device__ Site site(int width, int height) {
+    Site at;
+    at.tile = blockIdx.y * ((width + TILE - 1) / TILE) + blockIdx.x;
+    at.px = blockIdx.x * TILE + threadIdx.x;
+    at.py = blockIdx.y * TILE + threadIdx.y;
+    at.lane = threadIdx.y * TILE + threadIdx.x;
+    at.inside = at.px < width && at.py < height;
+    return at;
+}
+
+}  // namespace
 extern "C" __global__ void __launch_bounds__(TILE * TILE)
 render_tiles(const int* __restrict__ ranges, const unsigned int* __restrict__ values, const float* __restrict__ out_f,
              const float* __restrict__ rgb, int width, int height, float bg_r, float bg_g, float bg_b,
              float* __restrict__ color, float* __restrict__ alpha, float* __restrict__ depth,
              int* __restrict__ count, int* __restrict__ last) {
-    const int grid_x = (width + TILE - 1) / TILE;
-    const int tile = blockIdx.y * grid_x + blockIdx.x;
-    const int px = blockIdx.x * TILE + threadIdx.x, py = blockIdx.y * TILE + threadIdx.y;
-    const int lane = threadIdx.y * TILE + threadIdx.x;
-    const bool inside = px < width && py < height;
+    const Site at = site(width, height);
+    const int tile = at.tile, px = at.px, py = at.py, lane = at.lane;
+    const bool inside = at.inside;
     const int begin = ranges[2 * tile], end = ranges[2 * tile + 1];
 
     __shared__ Batch s;
@@ -108,11 +126,9 @@ render_tiles_backward(const int* __restrict__ ranges, const unsigned int* __rest
                       const float* __restrict__ g_depth, const float* __restrict__ g_alpha,
                       float* __restrict__ g_mean2d, float* __restrict__ g_conic, float* __restrict__ g_opacity,
                       float* __restrict__ g_rgb, float* __restrict__ g_z) {
-    const int grid_x = (width + TILE - 1) / TILE;
-    const int tile = blockIdx.y * grid_x + blockIdx.x;
-    const int px = blockIdx.x * TILE + threadIdx.x, py = blockIdx.y * TILE + threadIdx.y;
-    const int lane = threadIdx.y * TILE + threadIdx.x;
-    const bool inside = px < width && py < height;
+    const Site at = site(width, height);
+    const int tile = at.tile, px = at.px, py = at.py, lane = at.lane;
+    const bool inside = at.inside;
     const int begin = ranges[2 * tile];
     const int o = inside ? py * width + px : 0;
     const int my_last = inside ? last[o] : begin;

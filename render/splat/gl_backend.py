@@ -87,14 +87,12 @@ class DepthOrder:
         self.forward: np.ndarray | None = None
         self.order = np.zeros(0, np.uint32)
         self.revision = 0                      # bumped on every re-sort
-        self.sort_seconds = 0.0
 
     def update(self, forward: np.ndarray, policy: ResortPolicy) -> bool:
         """Re-sort for ``forward`` if the policy says so; returns whether it did."""
         forward = np.asarray(forward, np.float32)
         if not policy.needs_resort(self.forward, forward):
             return False
-        t0 = time.perf_counter()
         fp = self.means @ forward
         n = len(fp)
         key = (_sortable_u32(fp).astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
@@ -102,7 +100,6 @@ class DepthOrder:
         self.order = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         self.forward = forward.copy()
         self.revision += 1
-        self.sort_seconds = time.perf_counter() - t0
         return True
 
 
@@ -110,7 +107,7 @@ class DepthOrder:
 class _Scene:
     """Host arrays of one tensor set, its GL buffers (made on the GL thread) and its depth order."""
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], raw_rgb: bool) -> None:
+    def __init__(self, tensors: tuple[torch.Tensor, ...]) -> None:
         means, quats, scales, opacities, colors = tensors
         self.tensors = tensors                              # strong refs: ids cannot be reused while cached
         self.versions = tuple(t._version for t in tensors)
@@ -129,7 +126,6 @@ class _Scene:
         self.texels: np.ndarray | None = np.zeros(self.rows * TEX_WIDTH * 4, np.float32)
         self.texels[:rows.numel()] = rows.numpy()
         self.means = np.ascontiguousarray(m.numpy())
-        self.raw_rgb = raw_rgb
         self.order = DepthOrder(self.means)
         self.lock = threading.Lock()
         self.gl: dict[str, Any] = {}
@@ -152,14 +148,14 @@ class _SceneCache:
         self._scenes: OrderedDict[tuple[int, ...], _Scene] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, tensors: tuple[torch.Tensor, ...], raw_rgb: bool) -> _Scene:
-        key = tuple(id(t) for t in tensors) + (int(raw_rgb),)
+    def get(self, tensors: tuple[torch.Tensor, ...]) -> _Scene:
+        key = tuple(id(t) for t in tensors)
         with self._lock:
             scene = self._scenes.get(key)
             if scene is not None and scene.matches(tensors):
                 self._scenes.move_to_end(key)
                 return scene
-        scene = _Scene(tensors, raw_rgb)  # outside the lock: building a 1M scene takes a while
+        scene = _Scene(tensors)  # outside the lock: building a 1M scene takes a while
         with self._lock:
             old = self._scenes.pop(key, None)
             self._scenes[key] = scene
@@ -240,6 +236,7 @@ class _Renderer:
             self.vaos[counts] = ctx.vertex_array(self.programs[counts], [])
         self.mask_program = ctx.program(vertex_shader=src["fullscreen.vert"], fragment_shader=src["saturated.frag"])
         self.mask_vao = ctx.vertex_array(self.mask_program, [])
+        self.mask_program["t_min"].value = T_MIN
         self.max_block = int(ctx.info.get("GL_MAX_SHADER_STORAGE_BLOCK_SIZE", 2**27))
         # Batches with saturated pixels masked in between: a large saving where early depth tests are cheap (GPUs),
         # none on a software rasterizer, where a rejected pixel costs about as much as a shaded one (measured).
@@ -351,7 +348,6 @@ class _Renderer:
         tgt["color"].use(location=0)
         prog["size"].value = (float(width), float(height))
         prog["height"].value = float(height)
-        self.mask_program["t_min"].value = T_MIN
         batches = self.batches if self.batches > 1 and n_draw > 2 * MIN_BATCH else 1
         batch = -(-n_draw // batches)
         ctx.disable(moderngl.CULL_FACE | moderngl.DEPTH_TEST)
@@ -412,7 +408,7 @@ def rasterize_gl(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
     import moderngl  # importable once a GL thread is up
     stats = FrameStats()
     raw_rgb = sh_degree is None
-    scene = _CACHE.get((means, quats, scales, opacities, colors), raw_rgb)
+    scene = _CACHE.get((means, quats, scales, opacities, colors))  # RGB or SH: the same texel layout
     vm = viewmat.detach().to("cpu", torch.float64).numpy()
     Kn = K.detach().to("cpu", torch.float64).numpy()
     rot, trans = vm[:3, :3], vm[:3, 3]
