@@ -61,7 +61,7 @@ def _random_scene(n: int, cam, seed: int = 0):
     return [torch.tensor(a, dtype=torch.float32) for a in arrays]
 
 
-def _cameras(model, transforms: str | None, synthetic: bool) -> list:
+def scene_cameras(model, transforms: str | None, synthetic: bool) -> list:
     """Three cameras: the demo's orbit for the synthetic scenes, three of a transforms file, or an orbit around the
     scene's framing (z up) for a PLY without cameras."""
     import numpy as np
@@ -155,7 +155,7 @@ def main() -> int:
                                         ResortPolicy())  # a new view direction each call: always a full sort
             sort_s = median_seconds(flip, 3)
             for (w, h) in resolutions:
-                cams = [c.resized(w, h) for c in _cameras(model, cameras, synthetic)]
+                cams = [c.resized(w, h) for c in scene_cameras(model, cameras, synthetic)]
                 gb.clear_cache()
                 t0 = time.perf_counter()
                 render(cams[0], backend="gl", counts=False)

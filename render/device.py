@@ -19,7 +19,8 @@ def studio_torch_threads() -> int:
 
 
 @lru_cache(maxsize=1)
-def _cuda_name() -> str | None:
+def cuda_device_name() -> str | None:
+    """The first GPU's name (e.g. 'NVIDIA H200'), None without CUDA."""
     import torch
 
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
@@ -32,8 +33,8 @@ def device_description(threads: int | None = None) -> str:
     ``main.py info`` describe the same configuration in the same words."""
     import torch
 
-    if _cuda_name() is not None:
-        return f"CUDA: {_cuda_name()}"
+    if cuda_device_name() is not None:
+        return f"CUDA: {cuda_device_name()}"
     n = torch.get_num_threads() if threads is None else int(threads)
     cores = os.cpu_count() or 1
     return f"CPU: {cores} core{'s' if cores != 1 else ''}, torch {n} thread{'s' if n != 1 else ''}"

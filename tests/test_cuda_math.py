@@ -323,3 +323,26 @@ def test_projection_and_sh_backward_match_autograd_through_the_reference(lib, fi
         want = leaf.grad.numpy()
         err = np.abs(got - want).max() / np.abs(want).max()
         assert np.abs(want).max() > 0 and err < 1e-4, (name, err)
+
+
+def test_the_first_use_self_check_accepts_the_reference_and_names_what_differs():
+    """The CUDA backend's first-use self-check (render/splat/cuda_backend.py) is a comparison of two backends; here
+    it runs on the CPU with the torch reference as both sides, and with candidates that break one output each."""
+    import dataclasses
+
+    from render.splat.cuda_backend import compare_backends
+    from render.splat.torch_ref import rasterize_torch
+
+    cpu = torch.device("cpu")
+    assert compare_backends(rasterize_torch, rasterize_torch, cpu) is None
+
+    def brighter(*a, **kw):
+        out = rasterize_torch(*a, **kw)
+        return dataclasses.replace(out, color=out.color + 1e-3)
+
+    def scaled_opacity_grad(means, quats, scales, opacities, *rest, **kw):
+        bent = opacities + 0.01 * (opacities - opacities.detach())  # same value, gradient x1.01
+        return rasterize_torch(means, quats, scales, bent, *rest, **kw)
+
+    assert "color max |diff| 0.001" in compare_backends(brighter, rasterize_torch, cpu)
+    assert "opacities gradient off by 0.01" in compare_backends(scaled_opacity_grad, rasterize_torch, cpu)

@@ -269,3 +269,36 @@ def test_demo_scene_is_deterministic_and_loads():
     assert bool((s[:, 0] * 5 < s[:, 1]).all())
     r = m.means.detach().norm(dim=1)
     assert float(r.max()) < 1.3 and float(r.min()) > 0.4
+
+
+def test_display_copies_follow_the_compute_device_and_the_models_edits(monkeypatch):
+    """The Splat view renders a CPU-loaded model on the compute device (so "auto" can pick the CUDA kernels): one
+    copy per model, reused while its parameters are unchanged, remade after an in-place edit. Here the compute
+    device is torch's 'meta' device, standing in for CUDA."""
+    import gc
+
+    from methods.gaussians import live_source
+    from methods.gaussians.demo import demo_model
+
+    model = demo_model()
+    copies = live_source.DisplayCopies(keep=2)
+    assert copies.get(model) is model  # already on the compute device (CPU here): no copy
+    monkeypatch.setattr(live_source, "compute_device", lambda: torch.device("meta"))
+    first = copies.get(model)
+    assert first.device.type == "meta" and first.num_gaussians == model.num_gaussians
+    assert copies.get(model) is first
+    with torch.no_grad():
+        model.logit_opacities.sub_(1.0)  # an in-place edit bumps the version: the next frame gets a fresh copy
+    second = copies.get(model)
+    assert second is not first
+    model.set_params({"means": model.means.detach() + 1.0})  # a replaced tensor (version 0 again) is seen too
+    third = copies.get(model)
+    assert third is not second
+    others = [demo_model() for _ in range(3)]
+    for m in others:
+        copies.get(m)
+    assert len(copies._copies) <= 2  # bounded
+    del others, m
+    gc.collect()
+    copies.get(model)
+    assert all(entry[0]() is not None for entry in copies._copies.values())  # dead models' copies go first

@@ -296,3 +296,13 @@ def test_train_command_runs_gaussians_and_keeps_demo(scene, tmp_path, capsys):
     assert "3dgs: trained 4 iterations" in out and (tmp_path / "point_cloud.ply").is_file()
     assert main.main(["train", "demo", "--steps", "3"]) == 0
     assert "'steps': 3" in capsys.readouterr().out
+
+
+def test_the_training_device_is_validated_with_a_clear_line(scene):
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        TrainConfig.preset("test_tiny", device="tpu")
+    cfg = TrainConfig.preset("test_tiny", device="cpu", iterations=2)
+    assert GaussianTrainer.from_path(scene, cfg).model.device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU; use --device cpu"):
+            GaussianTrainer.from_path(scene, TrainConfig.preset("test_tiny", device="cuda"))

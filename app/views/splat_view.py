@@ -16,6 +16,7 @@ from app.views import register_view
 from app.views.base import OPTIONS_WIDTH, View, one_line
 from app.widgets.options_form import HELP_COLOR, OptionsForm
 from methods.live_training import LiveTraining
+from render.device import cuda_device_name
 from render.live import RenderRequest
 
 FREE = "free camera"
@@ -169,7 +170,12 @@ class SplatView(View):
     def status_detail(self) -> str:
         fin = self.worker.latest()
         backend = fin.frame.aux.get("backend") if fin is not None else None
-        return f"{BACKEND_TITLES.get(backend, backend)} rasterizer" if backend else ""
+        if not backend:
+            return ""
+        title = BACKEND_TITLES.get(backend, backend)
+        if backend == "cuda":
+            title += f" ({cuda_device_name()})"  # the "CUDA (GPU name)"
+        return f"{title} rasterizer"
 
     def info(self) -> str:
         fin = self.worker.latest()

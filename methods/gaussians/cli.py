@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assets.synthetic_scene import PRESETS as SCENE_PRESETS
 from methods.cli import comma_list, non_negative_int, optional_size_arg, positive_float, positive_int
-from methods.gaussians.config import METHODS, TRAIN_PRESETS
+from methods.gaussians.config import DEVICES, METHODS, TRAIN_PRESETS
 from methods.gaussians.render_cli import BACKEND_CHOICES, BACKGROUNDS, FILTERS
 
 DEFAULT_CONFIG = "cpu_small"
@@ -61,13 +61,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="", metavar="FOLDER",
                    help="output folder for checkpoint and PLYs (default: <cache>/runs/gaussians-<method>-<time>)")
     p.add_argument("--resume", default="", metavar="CHECKPOINT", help="continue from this checkpoint.pt")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where to train: auto = CUDA when torch sees a GPU (then the CUDA rasterizer), else CPU")
 
 
 def run_train(args: argparse.Namespace) -> int:
     from methods.gaussians.train import GaussianTrainer
     from methods.jobs import run_headless
 
-    cfg = _config(args, method=args.variant, out_dir=args.out, train_scale=args.scale)
+    cfg = _config(args, method=args.variant, out_dir=args.out, train_scale=args.scale, device=args.device)
     trainer = GaussianTrainer.from_path(_dataset_root(args), cfg, resume=args.resume or None)
     s = run_headless(trainer)
     held = (f", held-out {s['eval_split']} PSNR {s['psnr']:.2f} dB / SSIM {s['ssim']:.3f}" if "psnr" in s

@@ -115,6 +115,7 @@ METHODS: dict[str, MethodSpec] = {
 }
 INITS = ("random", "points")
 LOSSES = ("l1_dssim", "l2")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ class TrainConfig:
     preview_interval_s: float = 1.0
     out_dir: str = ""                       # "" = <cache>/runs/gaussians-<method>-<time>
     threads: int = 0                        # torch intra-op threads for the run; 0 = leave as is
+    device: str = "auto"                    # "auto" (CUDA when torch sees a GPU), "cpu" or "cuda"
+    backend: str = ""                       # rasterizer; "" = the best differentiable one on the device
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -166,6 +169,8 @@ class TrainConfig:
             raise ValueError(f"lambda_dssim must be in [0, 1], got {self.lambda_dssim}")
         if not (math.isfinite(self.train_scale) and self.train_scale > 0):
             raise ValueError(f"train_scale must be a positive number, got {self.train_scale}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")
 
     @property
     def spec(self) -> MethodSpec:

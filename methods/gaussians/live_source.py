@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,10 +21,39 @@ from methods.gaussians.mipmap import STACK_MODES, MipStack, plan_levels
 from methods.live_training import LiveTraining, ModelSlot
 from methods.metrics import psnr
 from render.colormap import colormap
+from render.device import compute_device
 from render.live import Frame, Framing, RenderRequest
 from render.options import option
 from render.splat.api import BACKEND_CHOICES
 from render.tensors import to_numpy
+
+
+class DisplayCopies:
+    """Copies of displayed models on the compute device (CUDA when present), so the "auto" rasterizer can pick the
+    CUDA kernels for a PLY loaded on the CPU. One copy per model, kept while the model lives and its parameters are
+    unchanged (identity and in-place versions); a CPU-only install returns the model itself."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._copies: dict[int, tuple[weakref.ref, tuple, tuple[int, ...], object]] = {}
+
+    def get(self, model):
+        device = compute_device()
+        if model.device == device:
+            return model
+        sources = tuple(model.params().values()) + ((model.filter_3d,) if model.filter_3d is not None else ())
+        versions = tuple(t._version for t in sources)
+        hit = self._copies.get(id(model))
+        if hit is not None and hit[0]() is model and hit[2] == versions and len(hit[1]) == len(sources) \
+                and all(a is b for a, b in zip(hit[1], sources)):  # a replaced tensor (set_params) is a miss
+            return hit[3]
+        copy = model.to(device)
+        # entries hold their sources (for the identity check): drop those of models that are gone
+        self._copies = {k: v for k, v in self._copies.items() if v[0]() is not None and k != id(model)}
+        while len(self._copies) >= self.keep:
+            self._copies.pop(next(iter(self._copies)))
+        self._copies[id(model)] = (weakref.ref(model), sources, versions, copy)
+        return copy
 
 
 def _rgb(out, gt):  # noqa: ARG001 - same signature for every mode
@@ -104,6 +134,7 @@ class SplatSource:
 
     def __init__(self, model=None) -> None:
         self.slot = ModelSlot(model)
+        self._on_device = DisplayCopies()
         self.test_views: MultiscaleTestViews | None = None
         self.train_scale = 1.0
         self.stack: list[tuple[float, object]] = []  # (scale, model) sorted, the base at 1 included
@@ -183,6 +214,7 @@ class SplatSource:
         image = color = None
         n, used = 0, []
         for weight, level_model, scale in self._levels_for(model, o, request.zoom * request.render_scale):
+            level_model = self._on_device.get(level_model)
             with torch.no_grad():
                 sh = min(int(o.sh_degree), level_model.active_sh_degree)  # never above what the model has (yet)
                 out = level_model.render(request.camera, filter=o.filter, use_3d_filter=o.use_3d_filter,

@@ -41,6 +41,7 @@ from methods.live_training import SnapshotPublisher
 from methods.jobs import Progress, ProgressFn, StopFn
 from methods.metrics import dssim, psnr, ssim
 from render.camera import Camera
+from render.device import compute_device
 from render.tensors import to_numpy
 
 __all__ = ["MethodSpec", "METHODS", "TrainConfig", "TRAIN_PRESETS", "GaussianTrainer", "scene_extent",
@@ -84,6 +85,16 @@ def _read_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
     else:
         rgb = np.full_like(xyz, 0.5)
     return xyz, rgb
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device of a ``TrainConfig.device``: "auto" is CUDA when torch sees a GPU; asking for "cuda" without
+    one is a clear error, not a silent CPU run."""
+    if name == "auto":
+        return compute_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu (or auto)")
+    return torch.device(name)
 
 
 def _to_tensor_images(ds: Dataset) -> torch.Tensor:
@@ -154,7 +165,8 @@ class GaussianTrainer:
         self.out_dir = Path(config.out_dir) if config.out_dir else self._default_out_dir()
         self.extent = scene_extent(train.cameras)
         self.iteration = 0
-        self._images = _to_tensor_images(train)
+        self.device = resolve_device(config.device)
+        self._images = _to_tensor_images(train).to(self.device)
         self._bg = tuple(float(v) for v in train.background)
         self._rng = random.Random(config.seed)
         self._gen = torch.Generator().manual_seed(config.seed)
@@ -162,18 +174,18 @@ class GaussianTrainer:
         self.last_densify: dict[str, int] = {}
         self.history: dict[str, list[float]] = {"n_gaussians": []}
         if init_model is not None and resume is None:  # finetuning: a copy of a trained model, fresh optimiser
-            self.model = init_model.clone()
+            self.model = init_model.to(self.device) if init_model.device != self.device else init_model.clone()
             if self.spec.use_3d_filter:
                 self._refresh_3d_filter()  # bounded by *these* cameras' sampling rate
             self.optimizer = make_optimizer(self.model, self.extent, config.lr)
         elif resume is not None:
             self.model, self.optimizer = self._resume(resume)
         else:
-            self.model = self._init_model()
+            self.model = self._init_model().to(self.device)
             if self.spec.use_3d_filter:
                 self._refresh_3d_filter()
             self.optimizer = make_optimizer(self.model, self.extent, config.lr)
-        self.stats = DensifyStats.zeros(self.model.num_gaussians)
+        self.stats = DensifyStats.zeros(self.model.num_gaussians, self.device)
         # views render snapshots (copied under the lock once per revision), never the live model
         self.live = SnapshotPublisher(lambda: self.model, self.lock, clone=lambda m: m.clone(), info_fn=lambda: {
             "step": self.iteration, "method": config.method, "preset": config.name,
@@ -212,7 +224,7 @@ class GaussianTrainer:
     def _resume(self, path: str | os.PathLike) -> tuple[GaussianModel, torch.optim.Optimizer]:
         payload = load_checkpoint(path, kind=CHECKPOINT_KIND, max_version=CHECKPOINT_VERSION,
                                   expected_keys=("model", "optimizer", "iteration"))
-        model = GaussianModel.from_payload(payload["model"])
+        model = GaussianModel.from_payload(payload["model"], device=self.device)
         opt = make_optimizer(model, self.extent, self.config.lr)
         try:
             opt.load_state_dict(payload["optimizer"])
@@ -242,7 +254,8 @@ class GaussianTrainer:
                 self.model.oneup_sh_degree()
             idx = self._next_view()
             cam, gt = self.train_set.cameras[idx], self._images[idx]
-            out = self.model.render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter, background=self._bg)
+            out = self.model.render(cam, filter=spec.filter, use_3d_filter=spec.use_3d_filter, background=self._bg,
+                                    backend=cfg.backend or None)
             loss = _image_loss(out.color, gt, cfg.lambda_dssim, cfg.loss)
             loss.backward()
             with torch.no_grad():

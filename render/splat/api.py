@@ -5,8 +5,8 @@ backend. ``backend=None`` (training, evaluation) takes the highest-priority *dif
 the tensors' device; ``"auto"`` (display) the highest-priority one of all, forward-only ones included unless
 gradients are needed: CUDA, then GL, then torch. A named backend that cannot serve the call (no GL 4.3, not
 installed) falls back along the same chain and the output's ``note`` says why in one line. The pure torch
-reference accepts every device, so it is always the last resort and the ground truth; a CUDA backend plugs in
-with ``register_backend(Backend("cuda", lambda d: d.type == "cuda", fn, priority=10))``.
+reference accepts every device, so it is always the last resort and the ground truth. The CUDA kernels register
+as ``Backend("cuda", lambda d: d.type == "cuda", ..., priority=10)``: CUDA tensors go to them first.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def backends() -> dict[str, Backend]:
 
 register_backend(Backend("torch", lambda device: True, rasterize_torch, priority=0))
 register_backend(Backend("gl", lambda device: True, rasterize_gl, priority=5, differentiable=False))
-if cuda_backend.enabled():  # until bench/gpu_check.sh has verified it on a GPU (render/splat/cuda_backend.py)
+if cuda_backend.enabled():  # CUDA tensors only; declines after a failed first-use self-check (cuda_backend.py)
     register_backend(Backend("cuda", lambda device: device.type == "cuda", cuda_backend.rasterize_cuda, priority=10))
 
 

@@ -1,8 +1,11 @@
 """The "cuda" rasterizer backend: the kernels of ``cuda/`` launched through CuPy, wrapped in one autograd Function.
 
 Status: written on a machine without a GPU. The kernels' math and data flow are checked there on the CPU
-(tests/test_cuda_math.py). This launch code has not run yet: ``bench/gpu_check.sh`` runs it and the ``gpu`` tests on
-the first GPU machine at hand. Until that passes, the backend registers only when ``MIPSTUDIO_CUDA_BACKEND=1``.
+(tests/test_cuda_math.py); ``bench/gpu_check.sh`` runs this launch code and the ``gpu`` tests on a GPU. Because a
+wrong image is worse than a slow one, the first call on a device runs a self-check (:func:`self_check`): a small
+random scene, forward and backward, against the torch reference. If it fails (or the kernels do not compile) the
+backend declines every call with that reason in one line and the dispatcher falls back to torch.
+``MIPSTUDIO_CUDA_BACKEND=0`` switches the backend off altogether.
 
 Data flow per frame (forward): Σ from quaternions and scales (torch) -> ``preprocess`` -> tiles touched and their
 inclusive scan (torch) -> ``emit_keys`` -> stable sort of the 64-bit (tile | depth) keys (``torch.sort``) ->
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 
 import numpy as np
@@ -143,14 +147,91 @@ class _Rasterize(torch.autograd.Function):
         return g_means, g_quats, g_scales, g_opac, g_sh, g_mean2d, None, None, None, None, None, None
 
 
+# The self-check's bounds: the image is a sum of a few hundred float32 terms (the GPU tests hold 1e-4 on real
+# scenes); gradients are atomically accumulated in arbitrary order, so they are compared as a relative norm.
+CHECK_IMAGE_TOL = 1e-4
+CHECK_GRAD_TOL = 1e-3
+
+
+def _check_scene(device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, int, int]:
+    """600 Gaussians (SH degree 1) in front of a 96x64 camera, some beyond the frustum: a scene that covers
+    overlap, early termination, culling and every per-splat gradient."""
+    g = torch.Generator().manual_seed(7)
+    n, w, h = 600, 96, 64
+    z = 1.0 + 4.0 * torch.rand(n, generator=g)
+    xy = (torch.rand(n, 2, generator=g) - 0.5) * 1.6 * z[:, None]
+    tensors = [torch.cat([xy, z[:, None]], 1), torch.randn(n, 4, generator=g),
+               torch.exp(-4.0 + 2.0 * torch.rand(n, 3, generator=g)), 0.05 + 0.9 * torch.rand(n, generator=g),
+               0.4 * torch.randn(n, 4, 3, generator=g)]
+    K = torch.tensor([[80.0, 0, w / 2], [0, 80.0, h / 2], [0, 0, 1]])
+    return [t.to(device).requires_grad_(True) for t in tensors], torch.eye(4, device=device), K.to(device), w, h
+
+
+def self_check(device: torch.device) -> str | None:
+    """None when the CUDA kernels reproduce the torch reference on :func:`_check_scene` (image, alpha, depth within
+    CHECK_IMAGE_TOL; gradients of every input within CHECK_GRAD_TOL relative), else the reason in a few words."""
+    return _self_check_cached(torch.device(device).index or 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _self_check_cached(index: int) -> str | None:
+    from render.splat.torch_ref import rasterize_torch
+
+    try:
+        _kernels()
+    except Exception as e:  # noqa: BLE001 - NVRTC/driver errors come as many types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return f"the kernels did not compile ({first[:160]})"
+    return compare_backends(rasterize_cuda_unchecked, rasterize_torch, torch.device("cuda", index))
+
+
+def compare_backends(candidate, reference, device: torch.device) -> str | None:
+    """None when ``candidate`` reproduces ``reference`` (both with the backend signature of render.splat.api) on
+    :func:`_check_scene`, else what differs, in a few words."""
+    from render.splat.projection import FILTERS
+
+    results = []
+    for fn in (candidate, reference):
+        tensors, viewmat, K, w, h = _check_scene(device)
+        with torch.enable_grad():
+            out = fn(*tensors, viewmat, K, w, h, sh_degree=1, filter=FILTERS["mip"],
+                     background=torch.tensor([0.2, 0.3, 0.4], device=device), near=0.2, tile_size=TILE)
+            weights = torch.linspace(-1.0, 1.0, w * h * 5, device=device).reshape(h, w, 5)
+            loss = (torch.cat([out.color, out.alpha[..., None], out.depth[..., None]], -1) * weights).sum()
+            loss.backward()
+        results.append((out, [t.grad for t in tensors]))
+    (mine, g_mine), (ref, g_ref) = results
+    for name in ("color", "alpha", "depth"):
+        want = getattr(ref, name).detach()
+        diff = float((getattr(mine, name).detach() - want).abs().max())
+        if not diff <= CHECK_IMAGE_TOL * max(1.0, float(want.abs().max())):  # depth: relative to its range
+            return f"self-check against the torch reference failed ({name} max |diff| {diff:.2g})"
+    for name, a, b in zip(("means", "quats", "scales", "opacities", "sh"), g_mine, g_ref):
+        rel = float((a - b).norm() / b.norm().clamp_min(1e-12)) if a is not None else math.inf
+        if not rel <= CHECK_GRAD_TOL:
+            return f"self-check against the torch reference failed ({name} gradient off by {rel:.2g} relative)"
+    return None
+
+
 def rasterize_cuda(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
                    colors: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, *,
                    sh_degree: int | None, filter: ScreenFilter, background: torch.Tensor, near: float,
                    tile_size: int, counts: bool = True) -> RasterOutput:  # noqa: ARG001 - the count is free here
-    """The reference's forward and backward with CUDA kernels (validated arguments, see render.splat.api)."""
-    reason = unavailable_reason()
+    """The reference's forward and backward with CUDA kernels (validated arguments, see render.splat.api); declines
+    (BackendUnavailable) without CuPy or when the device's :func:`self_check` failed."""
+    reason = unavailable_reason() or self_check(means.device)
     if reason is not None:
         raise BackendUnavailable(reason)
+    return rasterize_cuda_unchecked(means, quats, scales, opacities, colors, viewmat, K, width, height,
+                                    sh_degree=sh_degree, filter=filter, background=background, near=near,
+                                    tile_size=tile_size)
+
+
+def rasterize_cuda_unchecked(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
+                             colors: torch.Tensor, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, *,
+                             sh_degree: int | None, filter: ScreenFilter, background: torch.Tensor, near: float,
+                             tile_size: int, counts: bool = True) -> RasterOutput:  # noqa: ARG001
+    """:func:`rasterize_cuda` without the self-check (the self-check and the GPU tests call this)."""
     if tile_size != TILE:
         raise BackendUnavailable(f"the CUDA kernels use {TILE}-px tiles, not {tile_size}")
     f32 = dict(dtype=torch.float32)
@@ -175,5 +256,6 @@ def rasterize_cuda(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tenso
 
 
 def enabled() -> bool:
-    """Registered only when asked for until bench/gpu_check.sh has verified it on a GPU (see the module docstring)."""
-    return os.environ.get(ENABLE_ENV, "") == "1"
+    """Registered unless ``MIPSTUDIO_CUDA_BACKEND=0`` (it only ever accepts CUDA tensors, so CPU-only installs never
+    call it)."""
+    return os.environ.get(ENABLE_ENV, "") != "0"
