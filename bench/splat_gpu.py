@@ -104,7 +104,6 @@ def frame_rows(sizes: list[int], resolutions: list[tuple[int, int]], repeats: in
             print(f"  {n:,} @ {w}x{h}: fwd torch {row['torch_fwd_ms']:.1f} / cuda {row['cuda_fwd_ms']:.1f} ms, "
                   f"fwd+bwd torch {row['torch_fb_ms']:.1f} / cuda {row['cuda_fb_ms']:.1f} ms, "
                   f"PSNR {row['psnr_min_db']:.1f} dB", flush=True)
-        del model, base
     return rows
 
 
