@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_FORMATS", "read_image", "unreadable_image_message"]
+__all__ = ["IMAGE_FORMATS", "read_image", "unreadable_image_message", "load_rgb"]
 
 IMAGE_FORMATS = "PNG/JPEG/BMP/TIFF/GIF/WebP"
 
@@ -37,6 +37,42 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(iio.imread(p))
     except Exception:  # noqa: BLE001 - imageio raises many types (OSError, ValueError, SyntaxError, …)
         raise ValueError(unreadable_image_message(p)) from None
+
+
+def load_rgb(spec: str, size: int | None = None) -> tuple[np.ndarray, str, list[str]]:
+    """A bundled photo name (see assets.photos) or an image file -> (HxWx3 float32 in [0, 1], label, notes).
+
+    Grey images are repeated to RGB and an alpha channel is dropped; ``notes`` says so, for the caller to show.
+    ``size`` centre-crops to a square and resizes to size x size. Bad input raises one-line ValueErrors."""
+    from assets import photos
+
+    if spec in photos.list_photos():
+        return photos.load_photo(spec, size=size), spec, []
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(f"image '{spec}' is neither a file nor a bundled photo "
+                         f"({', '.join(photos.list_photos())})")
+    raw = read_image(path)  # one-line ValueError for anything that is not an image
+    if raw.ndim not in (2, 3) or raw.size == 0 or (raw.ndim == 3 and raw.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"{path}: expected a grey, RGB or RGBA image, got array of shape {raw.shape}")
+    if raw.dtype.kind not in "uif":
+        raise ValueError(f"{path}: unsupported pixel type {raw.dtype}")
+    scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
+    img = raw.astype(np.float32) / scale
+    if img.ndim == 2:
+        img = img[:, :, None]
+    notes = []
+    if img.shape[2] in (1, 2):
+        notes.append("grey image: repeated to RGB")
+    if img.shape[2] in (2, 4):
+        notes.append("alpha channel dropped")
+    img = np.repeat(img[:, :, :1], 3, axis=2) if img.shape[2] in (1, 2) else img[:, :, :3]
+    if not np.all(np.isfinite(img)):
+        raise ValueError(f"{path}: image contains NaN or inf")
+    img = np.clip(img, 0.0, 1.0)
+    if size is not None:
+        img = photos.resize_image(photos.center_crop_square(img), size, size)
+    return np.ascontiguousarray(img, dtype=np.float32), path.stem, notes
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

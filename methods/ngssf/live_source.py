@@ -37,6 +37,7 @@ from render.colormap import colormap
 from render.live import Frame, RenderRequest
 from render.options import option
 from render.tensors import to_numpy
+from render.draw import draw_outline, ellipse_points
 from render.viewport import Viewport, from_field, to_field
 
 MODES = ("isotropic", "anisotropic", "foveated")
@@ -88,13 +89,7 @@ def ellipse_outline(cov: np.ndarray, zoom: float, image_size: tuple[int, int], k
     """(n, 2) screen-pixel offsets (x right, y down) of the k-σ ellipse of ``cov`` (field units) at ``zoom``."""
     w, h = image_size
     s = np.diag([(w - 1) / 2.0 * zoom, (h - 1) / 2.0 * zoom])
-    cs = s @ np.asarray(cov, dtype=np.float64) @ s
-    vals, vecs = np.linalg.eigh(cs)
-    axes = k * np.sqrt(np.clip(vals, 0, None))
-    if n is None:
-        n = int(np.clip(4 * math.pi * float(axes.max()), 24, 4000))
-    t = np.linspace(0, 2 * math.pi, n, endpoint=False)
-    return (vecs @ (axes[:, None] * np.stack([np.cos(t), np.sin(t)]))).T
+    return ellipse_points(s @ np.asarray(cov, dtype=np.float64) @ s, k, n)
 
 
 def viewport_points(center: tuple[float, float], zoom: float, width: int, height: int,
@@ -375,16 +370,7 @@ class ScaleSpaceSource:
 
 
 def _draw_points(img: np.ndarray, pts: np.ndarray, color: tuple[float, float, float] = ELLIPSE_COLOR) -> None:
-    """Plot a closed outline (x, y) into an HxWx3 image, 2 px thick; points off the image are skipped."""
-    h, w = img.shape[:2]
-    p = np.concatenate([pts, pts[:1]])
-    seg = np.linspace(0, 1, 4)[:, None, None]
-    dense = (p[:-1][None] * (1 - seg) + p[1:][None] * seg).reshape(-1, 2)
-    for dx, dy in ((0, 0), (1, 0), (0, 1)):
-        x = np.floor(dense[:, 0] - 0.5).astype(int) + dx
-        y = np.floor(dense[:, 1] - 0.5).astype(int) + dy
-        ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        img[y[ok], x[ok]] = color
+    draw_outline(img, pts, color)
 
 
 EXACT_LABEL = "exact blur (no neural field available)"

@@ -57,30 +57,10 @@ def load_picture(spec: str, size: int | None = None) -> tuple[np.ndarray, str]:
     """A bundled photo name (see assets.photos) or an image file → (HxWx3 float32 in [0, 1], label).
 
     ``size`` resizes to size×size (centre crop) so CPU training and evaluation stay affordable."""
-    from assets import photos
+    from assets.images import load_rgb
 
-    if spec in photos.list_photos():
-        return photos.load_photo(spec, size=size), spec
-    path = Path(spec)
-    if not path.is_file():
-        raise ValueError(f"image '{spec}' is neither a file nor a bundled photo "
-                         f"({', '.join(photos.list_photos())})")
-    from assets.images import read_image
-
-    raw = read_image(path)  # one-line ValueError for anything that is not an image
-    if raw.ndim not in (2, 3) or raw.size == 0 or (raw.ndim == 3 and raw.shape[2] not in (1, 2, 3, 4)):
-        raise ValueError(f"{path}: expected a grey, RGB or RGBA image, got array of shape {raw.shape}")
-    scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
-    img = raw.astype(np.float32) / scale
-    if img.ndim == 2:
-        img = img[:, :, None]
-    img = np.repeat(img[:, :, :1], 3, axis=2) if img.shape[2] in (1, 2) else img[:, :, :3]
-    if not np.all(np.isfinite(img)):
-        raise ValueError(f"{path}: image contains NaN or inf")
-    img = np.clip(img, 0.0, 1.0)
-    if size is not None:
-        img = photos.resize_image(photos.center_crop_square(img), size, size)
-    return np.ascontiguousarray(img, dtype=np.float32), path.stem
+    img, label, _ = load_rgb(spec, size)
+    return img, label
 
 
 def picture_signal(spec: str, size: int | None = 256, modality: str = "picture") -> TrainingSignal:
