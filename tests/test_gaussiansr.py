@@ -134,6 +134,11 @@ def test_upscale_regions_and_chunks_give_the_same_pixels():
     part = upscale(model, lr, 37, 31, chunk=50, region=(5, 20, 3, 29))
     torch.testing.assert_close(part, full[5:20, 3:29], atol=1e-5, rtol=0)
     assert tuple(full.shape) == (37, 31, 3)
+    # huge inputs are encoded in tiles (plus the receptive-field margin): the same pixels, bounded memory
+    big = torch.rand(70, 90, 3)
+    whole = upscale(model, big, 173, 221, tile=1000)
+    tiled = upscale(model, big, 173, 221, tile=24, chunk=777)
+    torch.testing.assert_close(tiled, whole, atol=5e-5, rtol=0)
 
 
 def test_resume_continues_bit_exactly(tmp_path):

@@ -119,11 +119,11 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # ~20 minutes on 2 CPU cores: a smaller encoder and decoder on the bundled photos
     "cpu": TrainConfig(name="cpu", model=_CPU_MODEL, iterations=3000, batch=8, samples=1024, lr=4e-4,
                        decay_every=1000, photos=CPU_PHOTOS, val_every=250, checkpoint_every=500),
-    # unit tests: seconds
-    "test_tiny": TrainConfig(name="test_tiny", model=_CPU_MODEL.with_(n_resblocks=2, n_feats=16, hidden=64,
-                                                                      layers=2, n_freq=32, bank_size=16),
-                             iterations=150, batch=4, lr_size=24, samples=256, lr=1e-3, decay_every=100,
-                             photos=("astronaut", "coffee"), val_every=50, checkpoint_every=0,
+    # unit tests: ~45 s on 2 cores (+0.48 dB over bicubic at x2 on the held-out photo). Fewer steps or a smaller
+    # model stay at bicubic; textures (brick, gravel) teach sharpening much faster than smooth photos.
+    "test_tiny": TrainConfig(name="test_tiny", model=_CPU_MODEL.with_(n_resblocks=4), iterations=200, batch=4,
+                             lr_size=32, samples=512, scale_min=1.5, scale_max=3.0, lr=1e-3, decay_every=150,
+                             photos=("brick", "gravel", "camera", "astronaut"), val_every=200, checkpoint_every=0,
                              preview_interval_s=0.5),
 }
 

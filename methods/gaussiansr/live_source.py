@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from assets.photos import list_photos
 from methods.gaussiansr.evaluate import degrade, resize, sr_psnr
-from methods.gaussiansr.model import SRModel, normalise
+from methods.gaussiansr.model import SRModel, normalise, receptive_margin, to_crop
 from render.draw import draw_ellipses
 from render.live import Frame, RenderRequest
 from render.options import option
@@ -55,19 +55,12 @@ class SROptions:
     opened: str = ""  # internal: an opened image file (SRSource.open_image key), shown instead of ``image``
 
 
-def receptive_margin(model: SRModel) -> int:
-    """LR pixels around a region whose encoder features depend on it: one per 3x3 conv, plus the decoders' reach
-    (the 5x5 splat neighbourhood / LIIF's 3x3 unfold and its neighbour, bicubic's 2 pixels)."""
-    c = model.config
-    return 2 * c.n_resblocks + 3 + c.neighbours // 2 + 3
-
-
 class RegionEncoder:
     """Encodings of LR regions of one image, the last one kept while requests stay inside it."""
 
     def __init__(self, model: SRModel, lr: torch.Tensor) -> None:
         self.model, self.lr = model.eval(), lr
-        self.margin = receptive_margin(model)
+        self.margin = receptive_margin(model.config)
         self._last: tuple[tuple[int, int, int, int], Any] | None = None
         self._lock = threading.Lock()
 
@@ -192,11 +185,10 @@ class SRSource:
     def _query(region: RegionEncoder, uv: np.ndarray, zoom: float) -> np.ndarray:
         y0, x0 = int(np.floor(uv[:, 1].min())), int(np.floor(uv[:, 0].min()))
         y1, x1 = int(np.ceil(uv[:, 1].max())) + 1, int(np.ceil(uv[:, 0].max())) + 1
-        enc, (cy0, cy1, cx0, cx1) = region.get(y0, y1, x0, x1)
-        ch, cw = cy1 - cy0, cx1 - cx0
-        xy = np.stack([(uv[:, 0] - cx0) * (2.0 / cw) - 1.0, (uv[:, 1] - cy0) * (2.0 / ch) - 1.0], -1)
-        coords = torch.from_numpy(xy.astype(np.float32))[None]
-        cell = torch.tensor([[2.0 / (cw * zoom), 2.0 / (ch * zoom)]])
+        enc, box = region.get(y0, y1, x0, x1)
+        h, w = region.lr.shape[:2]
+        full = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))[None]
+        coords, cell = to_crop(full, torch.tensor([[2.0 / (w * zoom), 2.0 / (h * zoom)]]), box, h, w)
         out = []
         with torch.no_grad():
             for s in range(0, coords.shape[1], 65_536):

@@ -289,25 +289,58 @@ def build_model(config: ModelConfig) -> SRModel:
     return MODELS[config.kind](config)
 
 
-# ----- whole images -------------------------------------------------------------------------------------------------
+# ----- whole images and regions ------------------------------------------------------------------------------------
+def receptive_margin(config: ModelConfig) -> int:
+    """LR pixels around a region on which its features depend: one per 3x3 conv of the encoder (and the classifier),
+    plus the decoders' reach (the KxK splat neighbourhood, LIIF's 3x3 unfold of a neighbour, bicubic's 2 pixels).
+    Encoding a crop with this margin gives the whole image's features inside it."""
+    return 2 * config.n_resblocks + 3 + config.neighbours // 2 + 3
+
+
+def to_crop(coords: torch.Tensor, cell: torch.Tensor, box: tuple[int, int, int, int], h: int, w: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-image (x, y) coordinates and cell size -> those of the LR crop ``box`` = (y0, y1, x0, x1) of an h x w
+    image (the crop's own [-1, 1] frame, as its encoding sees it)."""
+    y0, y1, x0, x1 = box
+    cw, ch = x1 - x0, y1 - y0
+    # pixel position p = (x + 1) / 2 * w in the image is x' = 2 (p - x0) / cw - 1 in the crop
+    scale = torch.tensor([w / cw, h / ch], device=coords.device, dtype=coords.dtype)
+    offset = torch.tensor([(w - 2.0 * x0) / cw - 1.0, (h - 2.0 * y0) / ch - 1.0], device=coords.device,
+                          dtype=coords.dtype)
+    return coords * scale + offset, cell * scale
+
+
 @torch.no_grad()
 def upscale(model: SRModel, lr: torch.Tensor, out_h: int, out_w: int, *, chunk: int = 65_536,
-            enc: Encoded | None = None, region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+            region: tuple[int, int, int, int] | None = None, tile: int = 384) -> torch.Tensor:
     """The (out_h, out_w) super-resolution of ``lr`` (H, W, 3) in [0, 1] as (rows, cols, 3) in [0, 1].
 
-    ``region`` = (y0, y1, x0, x1) renders only those output pixels (the SR view's visible part); queries go in
-    chunks of ``chunk`` points so memory stays bounded for any output size; ``enc`` reuses an encoding."""
+    ``region`` = (y0, y1, x0, x1) renders only those output pixels. Memory is bounded for any size: the LR image is
+    encoded in tiles of ``tile`` pixels plus :func:`receptive_margin` (identical features), and queries go in chunks
+    of ``chunk`` points."""
     model.eval()
-    if enc is None:
-        enc = model.encode(normalise(lr.permute(2, 0, 1)[None].to(next(model.parameters()).device)))
+    dev = next(model.parameters()).device
+    h, w = lr.shape[:2]
     y0, y1, x0, x1 = region if region is not None else (0, out_h, 0, out_w)
-    dev = enc.feat.device
-    xs = -1.0 + (2.0 * torch.arange(x0, x1, device=dev, dtype=torch.float32) + 1.0) / out_w
+    out = torch.zeros(y1 - y0, x1 - x0, 3, device=dev)
+    m = receptive_margin(model.config) if max(h, w) > tile else 0
+    first = lambda t, n_lr, n_out: max(0, math.ceil(t * n_out / n_lr - 0.5))  # noqa: E731 - first output index
     cell = torch.tensor([[2.0 / out_w, 2.0 / out_h]], device=dev)
-    rows = max(1, chunk // max(1, x1 - x0))
-    out = []
-    for r0 in range(y0, y1, rows):
-        ys = -1.0 + (2.0 * torch.arange(r0, min(y1, r0 + rows), device=dev, dtype=torch.float32) + 1.0) / out_h
-        coords = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(1, -1, 2)
-        out.append(model.query(enc, coords, cell).reshape(len(ys), len(xs), 3))
-    return (torch.cat(out, 0) * 0.5 + 0.5).clamp(0.0, 1.0)
+    for ty in range(0, h, tile):
+        r0, r1 = max(y0, first(ty, h, out_h)), min(y1, first(ty + tile, h, out_h) if ty + tile < h else out_h)
+        for tx in range(0, w, tile):
+            c0, c1 = max(x0, first(tx, w, out_w)), min(x1, first(tx + tile, w, out_w) if tx + tile < w else out_w)
+            if r1 <= r0 or c1 <= c0:
+                continue
+            box = (max(0, ty - m), min(h, ty + tile + m), max(0, tx - m), min(w, tx + tile + m))
+            crop = lr[box[0]:box[1], box[2]:box[3]].to(dev)
+            enc = model.encode(normalise(crop.permute(2, 0, 1)[None]))
+            xs = -1.0 + (2.0 * torch.arange(c0, c1, device=dev, dtype=torch.float32) + 1.0) / out_w
+            rows = max(1, chunk // (c1 - c0))
+            for q0 in range(r0, r1, rows):
+                q1 = min(r1, q0 + rows)
+                ys = -1.0 + (2.0 * torch.arange(q0, q1, device=dev, dtype=torch.float32) + 1.0) / out_h
+                coords = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(1, -1, 2)
+                cc, cl = to_crop(coords, cell, box, h, w)
+                out[q0 - y0:q1 - y0, c0 - x0:c1 - x0] = model.query(enc, cc, cl).reshape(q1 - q0, c1 - c0, 3)
+    return (out * 0.5 + 0.5).clamp(0.0, 1.0)
