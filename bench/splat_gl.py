@@ -37,6 +37,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from timing import median_seconds  # noqa: E402
 
+from methods.cli import parse_wxh  # noqa: E402
+
 CAMERAS = (0, 5, 10)  # demo orbit cameras: above, below and above the equator, different azimuths
 
 
@@ -101,11 +103,6 @@ def parity_rows(scenes: dict, cams: list) -> list[dict]:
     return rows
 
 
-def _size(text: str) -> tuple[int, int]:
-    w, h = text.lower().split("x")
-    return int(w), int(h)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000", help="Gaussians per scene, comma separated")
@@ -130,7 +127,7 @@ def main() -> int:
     from render.splat.gl_backend import DepthOrder, ResortPolicy
 
     sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
-    resolutions = [_size(v) for v in args.res.split(",") if v.strip()]
+    resolutions = [parse_wxh(v) for v in args.res.split(",") if v.strip()]
     info = gl_info()
     rows = []
     torch.set_grad_enabled(False)

@@ -32,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from splat_gl import scene_cameras  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
+from methods.cli import parse_wxh  # noqa: E402
+
 
 def _sync() -> None:
     import torch
@@ -134,11 +136,6 @@ def training_rows(steps: int, device, backends: list[str]) -> list[dict]:
     return rows
 
 
-def _size(text: str) -> tuple[int, int]:
-    w, h = text.lower().split("x")
-    return int(w), int(h)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100000,1000000", help="Gaussians per scene, comma separated")
@@ -161,7 +158,7 @@ def main() -> int:
               + ("" if cuda_ok else f"; CUDA backend n/a ({reason})"))
     print(f"# splat GPU bench: {header}", flush=True)
     sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
-    resolutions = [_size(v) for v in args.res.split(",") if v.strip()]
+    resolutions = [parse_wxh(v) for v in args.res.split(",") if v.strip()]
     frames = frame_rows(sizes, resolutions, args.repeats, args.no_torch_above, device, cuda_ok)
     train = training_rows(args.train_steps, device, ["torch"] + (["cuda"] if cuda_ok else [])) \
         if args.train_steps > 1 else []

@@ -7,6 +7,8 @@ the app runs them in a background thread (app/jobs_manager.py); the CLI runs the
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -84,3 +86,28 @@ def run_headless(job: Job, *, stream=None, show_bar: bool = True) -> Any:
         raise
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads (0: leave the setting alone), restoring it afterwards: a job's
+    ``threads`` option must not leak into the studio's other work."""
+    import torch
+
+    prev = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n > 0:
+            torch.set_num_threads(prev)
+
+
+def checked_loss(loss: Any, what: str, step: int, lr: float) -> float:
+    """The loss as a float; a NaN/inf loss stops the job with one line that says what to change."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{what} training diverged at step {step} (loss {value}); lower the learning rate "
+                                 f"(now {lr:g})")
+    return value

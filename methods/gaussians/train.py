@@ -38,7 +38,7 @@ from methods.gaussians.model import GaussianModel
 from methods.gaussians.ply import save_ply
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
 from methods.live_training import SnapshotPublisher
-from methods.jobs import Progress, ProgressFn, StopFn
+from methods.jobs import Progress, ProgressFn, StopFn, torch_threads
 from methods.metrics import dssim, psnr, ssim
 from render.camera import Camera
 from render.device import compute_device
@@ -306,15 +306,8 @@ class GaussianTrainer:
 
     # ----- the Job ------------------------------------------------------------------------------------------------
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
-        cfg = self.config
-        prev_threads = torch.get_num_threads()
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        try:
+        with torch_threads(self.config.threads):
             return self._run(progress, should_stop)
-        finally:
-            if cfg.threads > 0:
-                torch.set_num_threads(prev_threads)
 
     def _run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
         cfg = self.config

@@ -18,7 +18,7 @@ from methods.gaussiansr.data import CropSampler, training_images
 from methods.gaussiansr.evaluate import degrade, resize, sr_psnr
 from methods.gaussiansr.model import SRModel, build_model, upscale
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
-from methods.jobs import Progress, ProgressFn, StopFn
+from methods.jobs import Progress, ProgressFn, StopFn, checked_loss, torch_threads
 
 CHECKPOINT_KIND = "gaussiansr"
 CHECKPOINT_VERSION = 1
@@ -108,10 +108,7 @@ class SRTrainer:
             loss.backward()
             self.optimizer.step()
             self.model.eval()
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(f"SR training diverged at step {self.step_count} (loss {value}); lower the "
-                                     f"learning rate (now {cfg.lr:g})")
+        value = checked_loss(loss, "SR", self.step_count, cfg.lr)
         self.step_count += 1
         self.history["loss"].append(value)
         return value
@@ -175,14 +172,8 @@ class SRTrainer:
 
     # ----- the Job -------------------------------------------------------------------------------------------------
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
-        cfg = self.config
-        prev = torch.get_num_threads()
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        try:
+        with torch_threads(self.config.threads):
             return self._run(progress, should_stop)
-        finally:
-            torch.set_num_threads(prev)
 
     def _run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
         cfg = self.config

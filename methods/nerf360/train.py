@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
-from methods.jobs import Progress, ProgressFn, StopFn
+from methods.jobs import Progress, ProgressFn, StopFn, torch_threads
 from methods.live_training import SnapshotPublisher
 from methods.metrics import psnr
 from methods.nerf360.config import TRAIN_PRESETS, ModelConfig, SceneView, TrainConfig
@@ -278,14 +278,8 @@ class Nerf360Trainer:
 
     # ----- the Job ------------------------------------------------------------------------------------------------
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
-        prev_threads = torch.get_num_threads()
-        if self.config.threads > 0:
-            torch.set_num_threads(self.config.threads)
-        try:
+        with torch_threads(self.config.threads):
             return self._run(progress, should_stop)
-        finally:
-            if self.config.threads > 0:
-                torch.set_num_threads(prev_threads)
 
     def _run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
         cfg = self.config

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
-from methods.jobs import Progress, ProgressFn, StopFn
+from methods.jobs import Progress, ProgressFn, StopFn, checked_loss
 from methods.live_training import SnapshotPublisher
 from methods.metrics import psnr
 from methods.ngssf.config import TRAIN_PRESETS, TrainConfig, train_preset  # noqa: F401 (re-exported)
@@ -106,10 +106,7 @@ class NGSSFTrainer:
             self.optimizer.step()
             self.live.bump()
             self.field.eval()
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(f"NGSSF training diverged at iteration {self.step_count} (loss {value}); "
-                                     f"lower the learning rate (now {self.config.lr:g})")
+        value = checked_loss(loss, "NGSSF", self.step_count, self.config.lr)
         self.step_count += 1
         self.losses.append(value)
         return value
