@@ -1,7 +1,7 @@
 """Screenshots of the SR view (docs/sr_split.png, docs/sr_gaussians.png):
 xvfb-run -a -s "-screen 0 1600x900x24" python3 docs/sr_screenshots.py
 
-Split mode: chelsea shown at 1/4 (pretend-LR x4) and magnified x4, GaussianSR left of the line and bicubic right,
+Split mode: chelsea shown at 1/4 (pretend-LR x4) and magnified x7, GaussianSR left of the line and bicubic right,
 with the PSNR of both against the original in the options panel. Then zoomed in x14 on an eye with the Gaussian
 overlay: each LR pixel's chosen bank entry drawn as its 1-sigma ellipse."""
 import math
@@ -22,7 +22,7 @@ view = studio.views["sr"]
 view.form.set("image", "chelsea")
 view.form.set("compare", "bicubic")
 view.form.set("split", 0.5)
-dpg.set_value(view.tags["zoom"], math.log2(4.0))
+dpg.set_value(view.tags["zoom"], math.log2(7.0))
 settle(studio, view, 300)
 studio.frame()
 studio.save_screenshot("docs/sr_split.png")

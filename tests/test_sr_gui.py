@@ -42,12 +42,14 @@ def test_sr_view_renders_gaussiansr_and_zoom_changes_the_output_size(studio, vie
     assert fin.frame.aux["modes"] == {"left": "gaussiansr"}  # the bundled model drew it, not the bicubic fallback
     w, h = fin.frame.aux["lr_size"]
     assert (w, h) == (112, 75)  # chelsea 451x300 shown at 1/4
-    assert _covered(fin.frame) == (w, h)
+    pw, ph = fin.request.width, fin.request.height  # the panel clips what does not fit
+    assert _covered(fin.frame) == (min(w, pw), min(h, ph))
     dpg.set_value(view.tags["zoom"], math.log2(2.0))
     settle(studio, view, 120)
     fin = view.worker.latest()
     assert fin.request.zoom == pytest.approx(2.0)
-    assert _covered(fin.frame) == (2 * w, 2 * h)
+    assert _covered(fin.frame) == (min(2 * w, pw), min(2 * h, ph))
+    assert _covered(fin.frame) != (min(w, pw), min(h, ph))
     assert view.last_image()[..., :3].std() > 0.05
     assert "GaussianSR" in view.info()
 

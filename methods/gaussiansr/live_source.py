@@ -165,34 +165,34 @@ class SRSource:
     # ----- pixels --------------------------------------------------------------------------------------------------
     def _sample(self, mode: str, lr: torch.Tensor, uv: np.ndarray, zoom: float, name: str,
                 factor: float) -> tuple[np.ndarray, str]:
-        """RGB at LR-image points uv (P, 2) (pixel centres at +0.5) for screen pixels of 1/zoom LR pixels."""
+        """RGB (rows, cols, 3) at a regular grid of LR-image points uv (rows, cols, 2) (pixel centres at +0.5),
+        spaced 1/zoom LR pixels apart (one screen pixel)."""
         h, w = lr.shape[:2]
         if mode == "nearest":
-            iu = np.clip(np.floor(uv[:, 0]).astype(int), 0, w - 1)
-            iv = np.clip(np.floor(uv[:, 1]).astype(int), 0, h - 1)
+            iu = np.clip(np.floor(uv[..., 0]).astype(int), 0, w - 1)
+            iv = np.clip(np.floor(uv[..., 1]).astype(int), 0, h - 1)
             return lr.numpy()[iv, iu], mode
         if mode != "bicubic":
             enc = self._encoder(mode, name, factor, lr)
             if enc is not None:
                 return self._query(enc, uv, zoom), mode
             mode = "bicubic"  # no model: say so in the info line, draw bicubic
-        grid = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))[None, :, None]
+        grid = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))[None]
         out = F.grid_sample(lr.permute(2, 0, 1)[None], grid, mode="bicubic", align_corners=False,
                             padding_mode="border")
-        return out[0, :, :, 0].T.clamp(0, 1).numpy(), mode
+        return out[0].permute(1, 2, 0).clamp(0, 1).numpy(), mode
 
     @staticmethod
     def _query(region: RegionEncoder, uv: np.ndarray, zoom: float) -> np.ndarray:
-        y0, x0 = int(np.floor(uv[:, 1].min())), int(np.floor(uv[:, 0].min()))
-        y1, x1 = int(np.ceil(uv[:, 1].max())) + 1, int(np.ceil(uv[:, 0].max())) + 1
+        y0, x0 = int(np.floor(uv[..., 1].min())), int(np.floor(uv[..., 0].min()))
+        y1, x1 = int(np.ceil(uv[..., 1].max())) + 1, int(np.ceil(uv[..., 0].max())) + 1
         enc, box = region.get(y0, y1, x0, x1)
         h, w = region.lr.shape[:2]
-        full = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))[None]
-        coords, cell = to_crop(full, torch.tensor([[2.0 / (w * zoom), 2.0 / (h * zoom)]]), box, h, w)
-        out = []
+        full = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))
+        grid, cell = to_crop(full, torch.tensor([[2.0 / (w * zoom), 2.0 / (h * zoom)]]), box, h, w)
+        rows = max(1, 65_536 // grid.shape[1])
         with torch.no_grad():
-            for s in range(0, coords.shape[1], 65_536):
-                out.append(region.model.query(enc, coords[:, s:s + 65_536], cell)[0])
+            out = [region.model.query_grid(enc, grid[r:r + rows], cell) for r in range(0, grid.shape[0], rows)]
         return (torch.cat(out) * 0.5 + 0.5).clamp(0, 1).numpy()
 
     def pretend_psnr(self, mode: str, name: str, factor: float) -> float | None:
@@ -242,9 +242,9 @@ class SRSource:
             sel = inside & ((cols < split_x) if side == "left" else (cols >= split_x))
             if not sel.any():
                 continue
-            vals, drawn = self._sample(mode, lr, uv[sel], zoom, o.image, factor)
-            out[sel] = vals
-            used[side] = drawn
+            rows_, cols_ = np.flatnonzero(sel.any(1)), np.flatnonzero(sel.any(0))  # a rectangle: image ∩ side
+            r0, r1, c0, c1 = rows_[0], rows_[-1] + 1, cols_[0], cols_[-1] + 1
+            out[r0:r1, c0:c1], used[side] = self._sample(mode, lr, uv[r0:r1, c0:c1], zoom, o.image, factor)
         if o.gaussians and zoom >= OVERLAY_MIN_ZOOM and "gaussiansr" in (o.mode, o.compare):
             self._draw_gaussians(out, vp, o, lr, factor, split_x)
         if o.compare != "off" and 0 < split_x < request.width:

@@ -123,6 +123,11 @@ class SRModel(nn.Module):
         units, (2 / W_out, 2 / H_out)."""
         raise NotImplementedError
 
+    def query_grid(self, enc: Encoded, grid: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """RGB (normalised) on a regular (H, W, 2) grid of points spaced one ``cell`` apart: (H, W, 3). The same
+        values as :meth:`query` on its points; models may share work between neighbours."""
+        return self.query(enc, grid.reshape(1, -1, 2), cell)[0].reshape(*grid.shape[:2], 3)
+
     def _skip(self, enc: Encoded, coords: torch.Tensor) -> torch.Tensor | float:
         return sample_bicubic(enc.lr, coords) if self.config.rgb_skip else 0.0
 
@@ -230,14 +235,34 @@ class GaussianSR(SRModel):
         return torch.cat([splatted, sample_bicubic(enc.feat[:, k:], coords)], -1)
 
     def query(self, enc: Encoded, coords: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        c = self.config
-        if c.decoder_kernel == 3:  # a 3x3 convolution on the HR feature map = a linear map of 9 neighbours
+        if self.config.decoder_kernel == 3:  # a 3x3 convolution on the HR feature map = a linear map of 9 neighbours
             offs = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-            feats = [self.features(enc, coords + torch.tensor(o, device=coords.device) * cell[:, None, :])
-                     for o in offs]
-            g = torch.cat(feats, -1)
+            g = torch.cat([self.features(enc, coords + torch.tensor(o, device=coords.device) * cell[:, None, :])
+                           for o in offs], -1)
         else:
             g = self.features(enc, coords)
+        return self._decode(enc, coords, cell, g)
+
+    def query_grid(self, enc: Encoded, grid: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """On a regular grid the 3x3 neighbours of a point are its grid neighbours: each HR feature is computed once
+        instead of nine times (the features of a one-point border are computed for the edge points)."""
+        if self.config.decoder_kernel != 3:
+            return super().query_grid(enc, grid, cell)
+        hh, ww = grid.shape[:2]
+        xs, ys = grid[0, :, 0], grid[:, 0, 1]
+        dx, dy = cell[0, 0:1], cell[0, 1:2]
+        xs = torch.cat([xs[:1] - dx, xs, xs[-1:] + dx])
+        ys = torch.cat([ys[:1] - dy, ys, ys[-1:] + dy])
+        padded = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
+        f = self.features(enc, padded.reshape(1, -1, 2))[0].reshape(hh + 2, ww + 2, -1)
+        g = torch.cat([f[1 + oy:1 + oy + hh, 1 + ox:1 + ox + ww] for oy in (-1, 0, 1) for ox in (-1, 0, 1)], -1)
+        coords = grid.reshape(1, -1, 2)
+        return self._decode(enc, coords, cell, g.reshape(1, hh * ww, -1))[0].reshape(hh, ww, 3)
+
+    def _decode(self, enc: Encoded, coords: torch.Tensor, cell: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """LTE: learned frequencies and amplitudes from the HR features g, the position within the LR cell, and the
+        cell size through a phase; an MLP on the Fourier basis."""
+        c = self.config
         coef, freq = self.coef(g), self.freq(g)
         h, w = enc.feat.shape[-2:]
         u, v = to_lr_pixels(coords, h, w)
@@ -340,7 +365,6 @@ def upscale(model: SRModel, lr: torch.Tensor, out_h: int, out_w: int, *, chunk: 
             for q0 in range(r0, r1, rows):
                 q1 = min(r1, q0 + rows)
                 ys = -1.0 + (2.0 * torch.arange(q0, q1, device=dev, dtype=torch.float32) + 1.0) / out_h
-                coords = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(1, -1, 2)
-                cc, cl = to_crop(coords, cell, box, h, w)
-                out[q0 - y0:q1 - y0, c0 - x0:c1 - x0] = model.query(enc, cc, cl).reshape(q1 - q0, c1 - c0, 3)
+                grid, cl = to_crop(torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1), cell, box, h, w)
+                out[q0 - y0:q1 - y0, c0 - x0:c1 - x0] = model.query_grid(enc, grid, cl)
     return (out * 0.5 + 0.5).clamp(0.0, 1.0)
