@@ -321,3 +321,18 @@ def test_grid_queries_share_the_3x3_features_and_equal_point_queries():
         points = model.query(enc, grid.reshape(1, -1, 2), cell)[0].reshape(29, 34, 3)
         shared = model.query_grid(enc, grid, cell)
     torch.testing.assert_close(shared, points, atol=1e-4, rtol=0)
+
+
+def test_the_jobs_panel_job_trains_resumably_and_reports_progress(tmp_path):
+    from methods.gaussiansr.train import load_sr_model
+    from methods.plugin import all_jobs
+
+    job = all_jobs()["Train GaussianSR"].make_job(preset="test_tiny", iterations=3, out_dir=str(tmp_path / "j"))
+    records = []
+    result = job.run(records.append, lambda: False)
+    assert [r.step for r in records] == [1, 2, 3] and result["steps"] == 3 and not result["cancelled"]
+    assert records[-1].preview is not None and records[-1].preview.shape[1] == 3 * records[-1].preview.shape[0]
+    model, payload = load_sr_model(result["checkpoint"])
+    assert payload["step"] == 3 and "val_x4" in result
+    stopped = all_jobs()["Train GaussianSR"].make_job(preset="test_tiny", out_dir=str(tmp_path / "k"))
+    assert stopped.run(lambda p: None, lambda: True)["cancelled"]  # cancel: stops at once, still saves

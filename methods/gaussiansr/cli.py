@@ -197,6 +197,9 @@ def run_sr(args: argparse.Namespace) -> int:
 
     if not args.out.lower().endswith(".png"):
         raise ValueError(f"--out {args.out}: write a .png file")
+    if not Path(args.out).expanduser().resolve().parent.is_dir():  # before any work, not after it
+        raise ValueError(f"--out {args.out}: folder {Path(args.out).parent} does not exist; create it or pick "
+                         f"another path")
     img, _, notes = load_rgb(args.image)
     for n in notes:
         print(f"{args.image}: {n}", file=sys.stderr)
