@@ -71,7 +71,8 @@ def test_zoom_slider_changes_the_pixels_of_every_view(studio):
         assert view.uploaded_request.zoom == pytest.approx(1 / 8)
         assert dpg.get_value(view.tags["zoom_label"]) == "zoom 1/8x"
         after = crop(studio.capture(), view)
-        assert np.abs(after - before).mean() > 0.02, f"{view.name}: zoom 1/8 looks like zoom 1"
+        changed = float((np.abs(after - before).max(-1) > 0.05).mean())  # share of visibly changed pixels
+        assert changed > 0.03, f"{view.name}: zoom 1/8 looks like zoom 1 ({changed:.1%} of pixels changed)"
         dpg.set_value(view.tags["zoom"], 0.0)
         settle(studio, view)
 
