@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from assets.photos import list_photos
 from methods.gaussiansr.evaluate import degrade, resize, sr_psnr
-from methods.gaussiansr.model import SRModel, normalise, receptive_margin, to_crop
+from methods.gaussiansr.model import SRModel, normalise, receptive_margin, to_crop, upscale
 from render.draw import draw_ellipses
 from render.live import Frame, RenderRequest
 from render.options import option
@@ -105,6 +105,7 @@ class SRSource:
         self._models: dict[str, SRModel | None] = dict(models or {})
         self._problems: dict[str, str] = {}
         self._encoders: dict[tuple, RegionEncoder] = {}
+        self._shown_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._psnr: dict[tuple, float] = {}
         self._custom: dict[str, np.ndarray] = {}
         self.image_size = (1, 1)
@@ -140,15 +141,16 @@ class SRSource:
 
     def _shown(self, name: str, factor: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(original cropped to a whole number of LR pixels, the LR image the view shows)."""
-        key = ("shown", name, round(factor, 4))
+        key = (name, round(factor, 4))
         with self._lock:
-            hit = self._encoders.get(key)
+            hit = self._shown_cache.get(key)
         if hit is None:
             orig = torch.from_numpy(np.ascontiguousarray(self._original(name)))
             hit = degrade(orig, factor) if factor > 1.0 and min(orig.shape[:2]) / factor >= 2 else (orig, orig)
-            with self._lock:
-                self._encoders = {k: v for k, v in self._encoders.items() if k[1] == name}  # one image at a time
-                self._encoders[key] = hit
+            with self._lock:  # one image at a time: drop what belongs to another
+                self._shown_cache = {k: v for k, v in self._shown_cache.items() if k[0] == name}
+                self._encoders = {k: v for k, v in self._encoders.items() if k[1] == name}
+                self._shown_cache[key] = hit
         return hit
 
     def _encoder(self, mode: str, name: str, factor: float, lr: torch.Tensor) -> RegionEncoder | None:
@@ -207,14 +209,13 @@ class SRSource:
         hr, lr = degrade(crop, factor)
         if mode == "nearest":
             sr = F.interpolate(lr.permute(2, 0, 1)[None], size=hr.shape[:2], mode="nearest")[0].permute(1, 2, 0)
-        elif mode == "bicubic" or self._model(mode) is None:
-            if mode != "bicubic":
-                return None
+        elif mode == "bicubic":
             sr = resize(lr, hr.shape[0], hr.shape[1])
         else:
-            from methods.gaussiansr.model import upscale
-
-            sr = upscale(self._model(mode), lr, hr.shape[0], hr.shape[1])
+            model = self._model(mode)
+            if model is None:
+                return None
+            sr = upscale(model, lr, hr.shape[0], hr.shape[1])
         self._psnr[key] = value = sr_psnr(sr, hr, factor, "rgb_psnr")
         return value
 

@@ -18,6 +18,7 @@ Coordinates are (x, y) in [-1, 1] with pixel centres at -1 + (2i + 1) / size (:f
 """
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 
@@ -105,8 +106,9 @@ class Encoded:
     choice: torch.Tensor | None = None   # (B, h, w) the bank entry each pixel chose (eval, argmax)
 
 
-class SRModel(nn.Module):
-    """Shared interface: ``encode(lr)`` once, ``query(enc, coords, cell)`` any number of times."""
+class SRModel(nn.Module, abc.ABC):
+    """Shared interface: ``encode(lr)`` once, ``query(enc, coords, cell)`` any number of times. Abstract: each
+    model (GaussianSR, LIIF) defines its own ``query``."""
 
     config: ModelConfig
 
@@ -118,10 +120,10 @@ class SRModel(nn.Module):
     def encode(self, lr: torch.Tensor) -> Encoded:
         return Encoded(lr=lr, feat=self.encoder(lr))
 
+    @abc.abstractmethod
     def query(self, enc: Encoded, coords: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """RGB (normalised) at (x, y) points (B, Q, 2); ``cell`` (B, 2) is one output pixel's size in [-1, 1]
         units, (2 / W_out, 2 / H_out)."""
-        raise NotImplementedError
 
     def query_grid(self, enc: Encoded, grid: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """RGB (normalised) on a regular (H, W, 2) grid of points spaced one ``cell`` apart: (H, W, 3). The same
