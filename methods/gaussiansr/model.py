@@ -243,11 +243,13 @@ class GaussianSR(SRModel):
                            for o in offs], -1)
         else:
             g = self.features(enc, coords)
-        return self._decode(enc, coords, cell, g)
+        weight, bias = self._coef_freq()
+        return self._decode(enc, coords, cell, F.linear(g, weight, bias))
 
     def query_grid(self, enc: Encoded, grid: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """On a regular grid the 3x3 neighbours of a point are its grid neighbours: each HR feature is computed once
-        instead of nine times (the features of a one-point border are computed for the edge points)."""
+        instead of nine times (the features of a one-point border are computed for the edge points), and the 3x3
+        linear map is one convolution (channels-last, so its output is already one row per point)."""
         if self.config.decoder_kernel != 3:
             return super().query_grid(enc, grid, cell)
         hh, ww = grid.shape[:2]
@@ -257,22 +259,33 @@ class GaussianSR(SRModel):
         ys = torch.cat([ys[:1] - dy, ys, ys[-1:] + dy])
         padded = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
         f = self.features(enc, padded.reshape(1, -1, 2))[0].reshape(hh + 2, ww + 2, -1)
-        g = torch.cat([f[1 + oy:1 + oy + hh, 1 + ox:1 + ox + ww] for oy in (-1, 0, 1) for ox in (-1, 0, 1)], -1)
+        weight, bias = self._coef_freq()
+        c = f.shape[-1]
+        kernel = weight.reshape(-1, 3, 3, c).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+        cf = F.conv2d(f.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last), kernel, bias)
         coords = grid.reshape(1, -1, 2)
-        return self._decode(enc, coords, cell, g.reshape(1, hh * ww, -1))[0].reshape(hh, ww, 3)
+        return self._decode(enc, coords, cell, cf.permute(0, 2, 3, 1).reshape(1, hh * ww, -1))[0].reshape(hh, ww, 3)
 
-    def _decode(self, enc: Encoded, coords: torch.Tensor, cell: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """LTE: learned frequencies and amplitudes from the HR features g, the position within the LR cell, and the
-        cell size through a phase; an MLP on the Fourier basis."""
-        c = self.config
-        coef, freq = self.coef(g), self.freq(g)
+    def _coef_freq(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``coef`` and ``freq`` as one linear map whose outputs are [coef | x frequencies | y frequencies]: one
+        matmul, and the phase is two multiply-adds on contiguous halves (the checkpoint layout is unchanged)."""
+        n = self.config.n_freq
+        order = torch.cat([torch.arange(0, 2 * n, 2), torch.arange(1, 2 * n, 2)]).to(self.freq.weight.device)
+        return (torch.cat([self.coef.weight, self.freq.weight[order]]),
+                torch.cat([self.coef.bias, self.freq.bias[order]]))
+
+    def _decode(self, enc: Encoded, coords: torch.Tensor, cell: torch.Tensor, cf: torch.Tensor) -> torch.Tensor:
+        """LTE: learned frequencies and amplitudes (``cf`` = [coef | freq_x | freq_y] from the HR features), the
+        position within the LR cell, and the cell size through a phase; an MLP on the Fourier basis."""
+        n = self.config.n_freq
+        coef, fx, fy = cf[..., :2 * n], cf[..., 2 * n:3 * n], cf[..., 3 * n:]
         h, w = enc.feat.shape[-2:]
         u, v = to_lr_pixels(coords, h, w)
-        rel = 2.0 * torch.stack([u - torch.round(u), v - torch.round(v)], -1)  # within the LR cell, [-1, 1]
+        rx, ry = 2.0 * (u - torch.round(u)), 2.0 * (v - torch.round(v))  # within the LR cell, [-1, 1]
         rel_cell = cell * torch.tensor([w, h], device=cell.device, dtype=cell.dtype)  # 2 / scale
-        freq = freq.reshape(*freq.shape[:-1], c.n_freq, 2)
-        z = (freq * rel[..., None, :]).sum(-1) + self.phase(rel_cell)[:, None, :]
-        basis = torch.cat([torch.cos(math.pi * z), torch.sin(math.pi * z)], -1) * coef
+        z = torch.addcmul(fx * rx[..., None], fy, ry[..., None]) + self.phase(rel_cell)[:, None, :]
+        z = math.pi * z
+        basis = torch.cat([torch.cos(z), torch.sin(z)], -1) * coef
         return self.mlp(basis) + self._skip(enc, coords)
 
 
