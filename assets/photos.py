@@ -85,3 +85,24 @@ def load_photo(name: str, size: int | None = None) -> np.ndarray:
     if int(size) != size or size < 1:
         raise ValueError(f"photo size must be a positive integer, got {size!r}")
     return resize_image(center_crop_square(img), int(size), int(size))
+
+
+MOSAIC_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble", "ihc", "retina", "camera", "brick", "gravel")
+
+
+def photo_mosaic(size: int = 4096, tile: int = 256, seed: int = 0) -> np.ndarray:
+    """A size x size mosaic of tile² crops of the bundled photos at their *native* resolution (each crop randomly
+    placed, flipped and rotated by a seeded generator): real photographic detail at every pixel, for training and
+    benchmarking large-image representations (MINER) where no photo that large ships. Nothing is upscaled."""
+    if size < tile or size % tile:
+        raise ValueError(f"mosaic size must be a positive multiple of {tile}, got {size}")
+    rng = np.random.default_rng(seed)
+    names = [n for n in MOSAIC_PHOTOS if n in _PHOTOS]
+    out = np.empty((size, size, 3), dtype=np.float32)
+    for ty in range(0, size, tile):
+        for tx in range(0, size, tile):
+            img = _load_native(names[int(rng.integers(len(names)))])
+            y0, x0 = int(rng.integers(img.shape[0] - tile + 1)), int(rng.integers(img.shape[1] - tile + 1))
+            crop = np.rot90(img[y0:y0 + tile, x0:x0 + tile], int(rng.integers(4)))
+            out[ty:ty + tile, tx:tx + tile] = crop[:, ::-1] if rng.random() < 0.5 else crop
+    return out

@@ -62,7 +62,7 @@ def studio(x_display):
     from app.shell import Studio, StudioConfig
     from guitools import settle
 
-    st = Studio(StudioConfig(width=1280, height=1000, title="mipstudio-test"))  # 7 views: 4 rows of panels
+    st = Studio(StudioConfig(width=1280, height=1000, title="mipstudio-test"))  # 8 views: 4 rows of panels
     st.setup()
     for view in st.views.values():
         settle(st, view)

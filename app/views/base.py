@@ -355,7 +355,9 @@ class View:
             if (width, height) != (pw, ph):
                 cam = cam.scaled(scale)
                 width, height = cam.width, cam.height
-        revision = self.follow_policy.revision(self.live, self.worker.last_full_seconds)
+        # a followed training job, else the source's own background work (a source that fits as it shows)
+        live = self.live if self.live is not None else getattr(self.source, "live", None)
+        revision = self.follow_policy.revision(live, self.worker.last_full_seconds)
         return RenderRequest(width=width, height=height, zoom=zoom, camera=cam, options=self.read_options(),
                              render_scale=round(scale, 6), preview=preview, revision=revision,
                              center=(round(self.center[0], 4), round(self.center[1], 4)))

@@ -1,0 +1,290 @@
+"""The MINER view's source: a photo's MINER representation at any zoom, the zoom picking the pyramid level.
+
+Zoom is screen pixels per image pixel; at zoom z < 1 a screen pixel covers 1/z image pixels, so the view shows
+level log2(1/z), blending the two nearest levels (each sampled bilinearly) so zooming is continuous. Overlays: the
+block grid of the shown level, its active / pruned / inactive blocks, or a per-block error heat map against the
+original's pyramid level. "compare" splits the view with the original or with the single-MLP baseline of the same
+parameter count trained for the same time.
+
+Opening a photo starts a background fit (the ``view`` preset on its 256² centre square, seconds) that publishes
+each level as it finishes, so the picture sharpens coarse to fine; then the baseline trains for MINER's time.
+Renders never wait for training: they show what is finished.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from assets.photos import list_photos
+from methods.live_training import SnapshotPublisher
+from methods.miner.config import MinerConfig
+from methods.miner.model import Level
+from methods.miner.pyramid import down2
+from render.live import Frame, RenderRequest
+from render.options import option
+from render.viewport import Viewport
+
+OVERLAYS = ("none", "grid", "blocks", "error")
+OVERLAY_LABELS = ("none", "block grid", "active / pruned blocks", "error heat map")
+COMPARES = ("off", "original", "baseline")
+BACKGROUND = 0.12
+SPLIT_COLOR = (1.0, 0.85, 0.2)
+VIEW_SIDE = 256          # bundled photos are fitted at this size (centre square): seconds on 2 cores
+
+# a quick fit for the view: 4 levels of 16² blocks, paper activations and init
+VIEW_CONFIG = MinerConfig(name="view", levels=4, block=16, hidden=16, omega0=60.0, lr=1e-3, epochs=(80, 80, 80, 120),
+                          check_every=10)
+
+
+@dataclass(frozen=True)
+class MinerOptions:
+    image: str = option("astronaut", choices=tuple(list_photos()), help="a bundled photo, fitted when first shown")
+    blend: bool = option(True, label="blend levels", help="blend the two nearest pyramid levels while zooming "
+                                                          "(off: the nearest level only)")
+    overlay: str = option("none", choices=OVERLAYS, labels=OVERLAY_LABELS,
+                          help="block grid, active (red) / pruned (green) blocks, or per-block error (PSNR) of the "
+                               "shown level")
+    compare: str = option("off", choices=COMPARES, labels=("off", "original", "single-MLP baseline"),
+                          label="split with", help="what the right of the split line shows at the same zoom")
+    split: float = option(0.5, min=0.0, max=1.0, label="split position", help="where the split line is")
+
+
+@dataclass
+class Fit:
+    """One photo's fit: the image, its pyramid, the trainer (model grows level by level), the baseline."""
+
+    image: torch.Tensor
+    pyramid: list[torch.Tensor]
+    trainer: Any = None
+    baseline: torch.Tensor | None = None      # the baseline's full reconstruction
+    status: str = "starting"
+    levels: dict[int, torch.Tensor] | None = None   # finished levels' reconstructions (cropped)
+    error: str = ""
+
+
+class MinerSource:
+    Options = MinerOptions
+
+    def __init__(self, config: MinerConfig = VIEW_CONFIG, side: int = VIEW_SIDE) -> None:
+        self.config, self.side = config, side
+        self._lock = threading.Lock()
+        self._fits: dict[str, Fit] = {}
+        self._info = ""
+        # bumped when a fit publishes a level or its baseline: the view re-renders (methods/live_training.py)
+        self.live = SnapshotPublisher(lambda: None, self._lock, clone=lambda m: m)
+
+    # ----- fitting in the background -------------------------------------------------------------------------------
+    def fit(self, name: str, image: np.ndarray | None = None, *, wait: bool = False) -> Fit:
+        """The fit of ``name`` (started on first use in a daemon thread); ``wait`` blocks until it is done."""
+        with self._lock:
+            fit = self._fits.get(name)
+            if fit is None:
+                from assets.photos import load_photo
+
+                img = torch.from_numpy(np.ascontiguousarray(image if image is not None else
+                                                            load_photo(name, self.side)))
+                pyr = [img]
+                for _ in range(self.config.levels - 1):
+                    pyr.append(down2(pyr[-1][:pyr[-1].shape[0] // 2 * 2, :pyr[-1].shape[1] // 2 * 2]))
+                fit = self._fits[name] = Fit(img, pyr, levels={})
+                fit.thread = threading.Thread(target=self._train, args=(fit,), daemon=True, name=f"miner-{name}")
+                fit.thread.start()
+        if wait:
+            fit.thread.join()
+        return fit
+
+    def _train(self, fit: Fit) -> None:
+        from methods.miner.baseline import BaselineConfig, BaselineTrainer, width_for
+        from methods.miner.train import MinerTrainer
+
+        try:
+            cfg = self.config.with_(out_dir="")
+            trainer = MinerTrainer(cfg, fit.image, label="view")
+            fit.trainer = trainer
+            for j in range(cfg.levels - 1, -1, -1):
+                fit.status = f"fitting MINER: level {j} ({cfg.levels - j}/{cfg.levels})"
+                trainer.train_level(j, lambda p: None, lambda: False)
+                rec = trainer.model.reconstruct(j).clamp(0, 1)
+                with self._lock:
+                    fit.levels[j] = rec
+                self.live.bump()
+            seconds = trainer.seconds
+            fit.status = f"training the equal-size MLP baseline for MINER's {seconds:.0f} s"
+            bcfg = BaselineConfig()
+            bcfg = bcfg.with_(width=width_for(trainer.model.parameter_count(), bcfg), batch=16384)
+            base = BaselineTrainer(bcfg, fit.image, budget_s=seconds, report_every_s=math.inf)
+            base.run(lambda p: None, lambda: False)
+            fit.baseline = base.render()
+            fit.status = ""
+        except Exception as e:  # noqa: BLE001 - shown in the view, the studio keeps running
+            fit.error = f"MINER fit failed: {' '.join(str(e).split())[:200]}"
+            fit.status = ""
+        self.live.bump()
+
+    # ----- pixels ---------------------------------------------------------------------------------------------------
+    @staticmethod
+    def level_for_zoom(zoom: float, levels: int) -> float:
+        """Continuous level shown at ``zoom``: log2(1 / zoom), clamped to [0, levels - 1]."""
+        return float(min(max(-math.log2(max(zoom, 1e-9)), 0.0), levels - 1)) + 0.0  # no "-0.00"
+
+    @staticmethod
+    def _sample(img: torch.Tensor, uv: np.ndarray, size: tuple[int, int], nearest: bool) -> torch.Tensor:
+        """``img`` (a pyramid level covering the whole (w, h) image) at image coordinates uv (rows, cols, 2)."""
+        w, h = size
+        grid = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))[None]
+        out = F.grid_sample(img.permute(2, 0, 1)[None], grid, mode="nearest" if nearest else "bilinear",
+                            align_corners=False, padding_mode="border")
+        return out[0].permute(1, 2, 0)
+
+    def render(self, request: RenderRequest) -> Frame:
+        t0 = time.perf_counter()
+        o: MinerOptions = request.options
+        fit = self.fit(o.image)
+        h, w = fit.image.shape[:2]
+        zoom = request.effective_zoom
+        vp = Viewport(request.center, zoom, request.width, request.height, (w, h))
+        uv = vp.pixel_coords()
+        inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+        out = np.full((request.height, request.width, 3), BACKGROUND, np.float32)
+        with self._lock:
+            done = dict(fit.levels)
+        finest = min(done) if done else None
+        J = self.config.levels
+        lvl = self.level_for_zoom(request.zoom, J)   # the slider's zoom: previews keep the level
+        aux: dict[str, Any] = {"level": lvl, "zoom": zoom}
+        if finest is None:
+            shown = self._blend(fit.pyramid, lvl, o.blend, uv, (w, h), zoom)
+            out[inside] = shown[inside] * 0.5 + 0.25
+            aux["note"] = fit.error or f"{fit.status} - the original, dimmed, until the coarsest level is in"
+        else:
+            levels = [done.get(j, done[finest] if j < finest else None) for j in range(J)]
+            shown_level = max(lvl, finest)
+            left = self._blend(levels, shown_level, o.blend, uv, (w, h), zoom)
+            right = None
+            if o.compare == "original":
+                right = self._blend(fit.pyramid, shown_level, o.blend, uv, (w, h), zoom)
+            elif o.compare == "baseline" and fit.baseline is not None:
+                base_pyr = [fit.baseline]
+                for _ in range(J - 1):
+                    base_pyr.append(down2(base_pyr[-1][:base_pyr[-1].shape[0] // 2 * 2,
+                                                       :base_pyr[-1].shape[1] // 2 * 2]))
+                right = self._blend(base_pyr, shown_level, o.blend, uv, (w, h), zoom)
+            split_x = request.width if right is None else int(round(o.split * request.width))
+            cols = np.arange(request.width)[None, :]
+            img = np.where((cols < split_x)[..., None], left, right if right is not None else left)
+            out[inside] = img[inside]
+            j = int(round(shown_level)) if o.blend else int(round(shown_level))
+            j = max(j, finest)
+            if o.overlay != "none" and fit.trainer is not None:
+                self._overlay(out, uv, inside, fit, j, o.overlay, (w, h), zoom, split_x)
+            if right is not None and 0 < split_x < request.width:
+                out[:, max(0, split_x - 1):split_x + 1] = SPLIT_COLOR
+            aux.update(self._stats(fit, j, done))
+            aux["shown_level"] = shown_level
+            if fit.status:
+                aux["note"] = fit.status
+            if o.compare == "baseline" and fit.baseline is None:
+                aux["note"] = fit.status or "no baseline yet"
+        self._info = self._describe(aux)
+        return Frame(out, aux=aux, timings={"render": time.perf_counter() - t0})
+
+    def _blend(self, levels: list[torch.Tensor | None], lvl: float, blend: bool, uv: np.ndarray,
+               size: tuple[int, int], zoom: float) -> np.ndarray:
+        lo, hi = int(math.floor(lvl)), int(math.ceil(lvl))
+        if not blend:
+            lo = hi = int(round(lvl))
+        a = self._sample(levels[lo], uv, size, nearest=zoom >= 2.0 and lo == 0)
+        if hi == lo or levels[hi] is None:
+            return a.clamp(0, 1).numpy()
+        t = lvl - lo
+        b = self._sample(levels[hi], uv, size, nearest=False)
+        return ((1 - t) * a + t * b).clamp(0, 1).numpy()
+
+    def _overlay(self, out: np.ndarray, uv: np.ndarray, inside: np.ndarray, fit: Fit, j: int, kind: str,
+                 size: tuple[int, int], zoom: float, split_x: int) -> None:
+        b = self.config.block
+        cell = b * 2 ** j                                           # block side in image pixels
+        gx, gy = np.floor(uv[..., 0] / cell).astype(int), np.floor(uv[..., 1] / cell).astype(int)
+        lv: Level | None = fit.trainer.model.levels.get(j)
+        if lv is None:
+            return
+        gh, gw = lv.grid
+        ok = inside & (gx >= 0) & (gx < gw) & (gy >= 0) & (gy < gh)
+        left = np.arange(out.shape[1])[None, :] < split_x
+        ok &= left
+        ids = np.clip(gy, 0, gh - 1) * gw + np.clip(gx, 0, gw - 1)
+        if kind == "grid":
+            edge = (np.abs(uv[..., 0] / cell - np.round(uv[..., 0] / cell)) * cell * zoom < 0.75) | \
+                   (np.abs(uv[..., 1] / cell - np.round(uv[..., 1] / cell)) * cell * zoom < 0.75)
+            out[ok & edge] = 0.5 * out[ok & edge] + 0.5 * np.array([1.0, 1.0, 1.0], np.float32)
+            return
+        if kind == "blocks":
+            active = lv.active.numpy()
+            pruned = (lv.pruned.numpy() > 0) if lv.pruned is not None else np.zeros_like(active)
+            color = np.zeros((gh * gw, 3), np.float32)
+            alpha = np.zeros(gh * gw, np.float32)
+            color[active & ~pruned] = (1.0, 0.25, 0.2)             # learned to the end (hard blocks)
+            color[active & pruned] = (0.2, 1.0, 0.35)              # converged and pruned
+            alpha[active] = 0.35
+        else:  # error heat map: per-block PSNR of the level against the original's level
+            with self._lock:
+                rec = fit.levels.get(j)
+            if rec is None:
+                return
+            ref = fit.pyramid[j][:rec.shape[0], :rec.shape[1]]
+            err = (rec - ref).pow(2).mean(-1)
+            ph, pw = gh * b, gw * b
+            err = F.pad(err, (0, pw - err.shape[1], 0, ph - err.shape[0]))
+            mse = err.reshape(gh, b, gw, b).mean((1, 3)).reshape(-1).numpy()
+            psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-10))
+            t = np.clip((45.0 - psnr) / 25.0, 0.0, 1.0)           # 45 dB blue ... 20 dB red
+            color = np.stack([t, 0.2 * np.ones_like(t), 1.0 - t], -1).astype(np.float32)
+            alpha = np.full(gh * gw, 0.45, np.float32)
+        a = alpha[ids][..., None]
+        out[ok] = (out * (1 - a) + color[ids] * a)[ok]
+
+    def _stats(self, fit: Fit, j: int, done: dict[int, torch.Tensor]) -> dict[str, Any]:
+        tr = fit.trainer
+        lv = tr.model.levels.get(j) if tr is not None else None
+        stats: dict[str, Any] = {"level_index": j}
+        if lv is not None and lv.done:
+            n = lv.active.numel()
+            stats.update(blocks=n, active=int(lv.active.sum()),
+                         pruned=int((lv.pruned > 0).sum()) if lv.pruned is not None else 0)
+        rec = done.get(j)
+        if rec is not None:
+            ref = fit.pyramid[j][:rec.shape[0], :rec.shape[1]]
+            stats["psnr"] = 10 * math.log10(1.0 / max(float((rec - ref).pow(2).mean()), 1e-12))
+        if tr is not None:
+            stats["params"] = tr.model.parameter_count()
+        return stats
+
+    @staticmethod
+    def _describe(aux: dict[str, Any]) -> str:
+        lvl = aux.get("shown_level", aux.get("level", 0.0))
+        lo, hi = int(math.floor(lvl)), int(math.ceil(lvl))
+        parts = [f"MINER level {lvl:.2f}" + (f" ({lo}-{hi} blend)" if hi != lo else "")]
+        if "blocks" in aux:
+            parts.append(f"level {aux['level_index']}: {aux['active']}/{aux['blocks']} blocks active, "
+                         f"{aux['pruned']} pruned")
+        if "psnr" in aux:
+            parts.append(f"PSNR {aux['psnr']:.2f} dB")
+        if "params" in aux:
+            parts.append(f"{aux['params']:,} params")
+        if aux.get("note"):
+            parts.append(aux["note"])
+        return " · ".join(parts)
+
+    def describe(self) -> str:
+        return self._info or "MINER: zoom out to see coarser pyramid levels"
+
+
+def demo_source() -> MinerSource:
+    return MinerSource()

@@ -1,0 +1,63 @@
+"""The MINER view in the real studio: it fits the photo in the background, then the zoom slider picks the pyramid
+level (named in the info line) and the overlays and the compare split draw."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from guitools import run_until, settle
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture()
+def view(studio):
+    import dearpygui.dearpygui as dpg
+
+    v = studio.views["miner"]
+    v.form.set("image", "astronaut")
+    v.form.set("overlay", "none")
+    v.form.set("compare", "off")
+    v.center = [0.0, 0.0]
+    dpg.set_value(v.tags["zoom"], 0.0)
+    v.source.fit("astronaut", wait=True)
+    assert run_until(studio, lambda: "level 0:" in v.info(), timeout=60)
+    return v
+
+
+def test_the_zoom_slider_changes_the_level_in_the_info_line(studio, view):
+    import dearpygui.dearpygui as dpg
+
+    assert "MINER level 0.00" in view.info() and "PSNR" in view.info()
+    full = view.last_image()[..., :3].copy()
+    dpg.set_value(view.tags["zoom"], math.log2(0.25))
+    settle(studio, view, 60)
+    assert run_until(studio, lambda: "MINER level 2.00" in view.info(), timeout=30)
+    assert "level 2:" in view.info()
+    dpg.set_value(view.tags["zoom"], math.log2(0.35))
+    settle(studio, view, 60)
+    assert run_until(studio, lambda: "(1-2 blend)" in view.info(), timeout=30)
+    small = view.last_image()[..., :3]
+    # the image covers fewer screen pixels zoomed out
+    from methods.miner.live_source import BACKGROUND
+
+    def covered(img):
+        return int((np.abs(img - BACKGROUND).max(-1) > 1e-3).sum())
+
+    assert covered(small) < 0.5 * covered(full)
+
+
+def test_overlays_and_the_compare_split_draw(studio, view):
+    base = view.worker.latest().frame.image.copy()
+    view.form.set("overlay", "blocks")
+    settle(studio, view, 60)
+    tinted = view.worker.latest().frame.image
+    assert np.abs(tinted - base).max() > 0.1
+    view.form.set("overlay", "none")
+    view.form.set("compare", "original")
+    settle(studio, view, 60)
+    img = view.worker.latest().frame.image
+    mid = img.shape[1] // 2
+    assert np.allclose(img[:, mid - 1:mid + 1], (1.0, 0.85, 0.2), atol=1e-3)
+    view.form.set("compare", "off")
