@@ -239,3 +239,42 @@ def test_train_and_eval_commands(tmp_path, capsys):
     assert main.main(["train", "miner", str(tmp_path / "missing.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.png" in err[0] and "Traceback" not in err[0]
+
+
+def test_the_miner_field_reads_pixel_centres_in_field_units_and_blur_picks_coarser_levels():
+    from methods.field import grid_points
+    from methods.miner.model import MinerField
+
+    img = load_photo("astronaut", 128)
+    tr = MinerTrainer(preset("test_tiny", epochs=(30,)), img)
+    tr.save_checkpoint = lambda *a, **k: None  # noqa: E731
+    tr._run(_quiet, _never)
+    field = MinerField(tr.model)
+    pts = grid_points((128, 128))                  # +-1 on the border pixel centres
+    assert torch.allclose(field(pts).reshape(128, 128, 3), tr.model.reconstruct(0), atol=1e-5)
+    assert field.level_for(0.0) == 0
+    sigma_px = 0.4 * 4                              # ~ the blur of level 2
+    var = (sigma_px * 2 / 127) ** 2
+    assert field.level_for(var) == 2
+    blurred = field(pts, var).reshape(128, 128, 3)
+    assert torch.allclose(blurred, tr.model.query(torch.stack([(pts[:, 0] * 127 / 128), (pts[:, 1] * 127 / 128)], -1),
+                                                  2).reshape(128, 128, 3), atol=1e-5)
+    assert float(blurred.std()) < float(field(pts).std())
+
+
+def test_the_scale_space_view_source_shows_a_miner_field():
+    from methods.miner.model import MinerField
+    from methods.ngssf.live_source import ScaleSpaceOptions, ScaleSpaceSource
+    from render.live import RenderRequest
+
+    img = load_photo("astronaut", 64)
+    tr = MinerTrainer(preset("test_tiny", levels=2, epochs=(60,)), img)
+    tr.save_checkpoint = lambda *a, **k: None  # noqa: E731
+    tr._run(_quiet, _never)
+    src = ScaleSpaceSource(MinerField(tr.model), img, value_range=(0.0, 1.0))
+    sharp = src.render(RenderRequest(64, 64, zoom=1.0, options=ScaleSpaceOptions(variance=0.0, antialias=False,
+                                                                                 ellipse=False))).image
+    assert np.abs(sharp - tr.model.reconstruct(0).clamp(0, 1).numpy()).max() < 1e-4
+    blurred = src.render(RenderRequest(64, 64, zoom=1.0, options=ScaleSpaceOptions(variance=4e-3, antialias=False,
+                                                                                   ellipse=False))).image
+    assert np.abs(np.diff(blurred, axis=1)).mean() < 0.8 * np.abs(np.diff(sharp, axis=1)).mean()

@@ -117,7 +117,9 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # research A3: DIV2K (give the folder), batch 16, Adam 1e-4 halved every 200 epochs of 1000 iterations
     "paper": TrainConfig(),
     # ~20 minutes on 2 CPU cores: a smaller encoder and decoder on the bundled photos
-    "cpu": TrainConfig(name="cpu", model=_CPU_MODEL, iterations=3000, batch=8, samples=1024, lr=4e-4,
+    # (lr 1e-3 rather than 4e-4: +0.17 dB at x4 on unseen photos after 1000 steps; 48 features instead of 32: +0.10
+    # dB for 36 % more time per step)
+    "cpu": TrainConfig(name="cpu", model=_CPU_MODEL, iterations=3500, batch=8, samples=1024, lr=1e-3,
                        decay_every=1000, photos=CPU_PHOTOS, val_every=250, checkpoint_every=500),
     # unit tests: ~45 s on 2 cores (+0.48 dB over bicubic at x2 on the held-out photo). Fewer steps or a smaller
     # model stay at bicubic; textures (brick, gravel) teach sharpening much faster than smooth photos.

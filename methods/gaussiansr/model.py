@@ -238,9 +238,12 @@ class GaussianSR(SRModel):
 
     def query(self, enc: Encoded, coords: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         if self.config.decoder_kernel == 3:  # a 3x3 convolution on the HR feature map = a linear map of 9 neighbours
-            offs = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-            g = torch.cat([self.features(enc, coords + torch.tensor(o, device=coords.device) * cell[:, None, :])
-                           for o in offs], -1)
+            offs = torch.tensor([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], device=coords.device,
+                                dtype=coords.dtype)
+            b, q = coords.shape[:2]
+            nine = coords[:, None] + offs[None, :, None, :] * cell[:, None, None, :]      # (B, 9, Q, 2)
+            f = self.features(enc, nine.reshape(b, 9 * q, 2))                          # one call for all nine
+            g = f.reshape(b, 9, q, -1).transpose(1, 2).reshape(b, q, -1)
         else:
             g = self.features(enc, coords)
         weight, bias = self._coef_freq()

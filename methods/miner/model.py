@@ -166,10 +166,11 @@ class MinerModel:
 
 class MinerField(Field):
     """MINER as the studio's :class:`~methods.field.Field` (grid_sample coordinates, +-1 on the border pixel
-    centres). A covariance picks the pyramid level whose pixel matches the blur: level = round(log2(2.5 sigma_px))
-    (an area-downsampled level j is roughly a blur of sigma ~ 0.4 x 2^j pixels); not an exact Gaussian."""
+    centres), so the scale-space machinery can show it. A covariance picks the pyramid level whose pixel matches
+    the blur: level = round(log2(sigma_px / 0.4)) (an area-downsampled level j is roughly a blur of sigma ~ 0.4 x 2^j
+    pixels), sigma^2 being the mean of the covariance's diagonal. Not an exact Gaussian (``smooth_exact`` False)."""
 
-    anisotropic = False
+    anisotropic = True
     smooth_exact = False
     name = "MINER"
 
@@ -189,7 +190,7 @@ class MinerField(Field):
         edge = x * torch.tensor([(w - 1) / w, (h - 1) / h], dtype=x.dtype)
         if cov is None:
             return self.model.query(edge, 0)
-        var = cov[:, 0, 0]
+        var = 0.5 * (cov[:, 0, 0] + cov[:, 1, 1])
         out = torch.empty(x.shape[0], self.channels)
         levels = torch.tensor([self.level_for(float(v)) for v in var]) if var.numel() < 4096 else \
             torch.full((x.shape[0],), self.level_for(float(var.mean())))
