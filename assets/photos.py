@@ -55,6 +55,15 @@ def center_crop_square(img: np.ndarray) -> np.ndarray:
     return img[y0:y0 + s, x0:x0 + s]
 
 
+def centre_crop(img: np.ndarray, max_side: int) -> np.ndarray:
+    """The centred window of at most ``max_side`` x ``max_side`` pixels (``img`` itself when it fits or 0)."""
+    if not max_side or max(img.shape[:2]) <= max_side:
+        return img
+    h, w = img.shape[:2]
+    y0, x0 = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
+    return img[y0:y0 + max_side, x0:x0 + max_side]
+
+
 def resize_image(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Antialiased resize of an HxWxC float image: exact box average for integer shrink factors, else
     Gaussian-prefiltered linear (shrinking) or cubic (enlarging) interpolation, clipped to [0, 1]."""

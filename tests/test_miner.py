@@ -236,6 +236,7 @@ def test_train_and_eval_commands(tmp_path, capsys):
         assert set(r) == {"seconds_to", "psnr", "ssim", "params", "peak_mb"} and set(r["seconds_to"]) == {"30", "35",
                                                                                                            "40"}
     assert abs(rows["baseline"]["params"] - rows["miner-paper"]["params"]) / rows["miner-paper"]["params"] < 0.02
+    capsys.readouterr()
     assert main.main(["train", "miner", str(tmp_path / "missing.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.png" in err[0] and "Traceback" not in err[0]

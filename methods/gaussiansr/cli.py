@@ -55,6 +55,7 @@ def load_images(specs: list[str], max_side: int = 0) -> list[tuple[str, "object"
     """(label, HxWx3 float array) for each bundled photo name / image file / folder in ``specs``; ``max_side``
     centre-crops larger images to at most that many pixels per side (keeps CPU evals affordable)."""
     from assets.images import load_rgb
+    from assets.photos import centre_crop
 
     out = []
     for spec in specs:
@@ -63,11 +64,7 @@ def load_images(specs: list[str], max_side: int = 0) -> list[tuple[str, "object"
             img, label, notes = load_rgb(str(item))
             for n in notes:
                 print(f"{item}: {n}", file=sys.stderr)
-            if max_side and max(img.shape[:2]) > max_side:
-                h, w = img.shape[:2]
-                y0, x0 = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
-                img = img[y0:y0 + max_side, x0:x0 + max_side]
-            out.append((label, img))
+            out.append((label, centre_crop(img, max_side)))
     return out
 
 

@@ -25,7 +25,7 @@ def load_image(spec: str, max_side: int = 0) -> tuple["object", str]:
     """(HxWx3 float array, label) from an image file, a bundled photo name, or ``mosaic[:SIZE]`` (a SIZE² mosaic of
     native-resolution photo crops, default 4096). Grey, 16-bit and RGBA files are converted (said on stderr)."""
     from assets.images import load_rgb
-    from assets.photos import photo_mosaic
+    from assets.photos import centre_crop, photo_mosaic
 
     if spec.startswith("mosaic"):
         _, _, size = spec.partition(":")
@@ -38,10 +38,9 @@ def load_image(spec: str, max_side: int = 0) -> tuple["object", str]:
         img, label, notes = load_rgb(spec)
         for n in notes:
             print(f"{spec}: {n}", file=sys.stderr)
-    if max_side and max(img.shape[:2]) > max_side:
-        h, w = img.shape[:2]
-        y0, x0 = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
-        img = img[y0:y0 + max_side, x0:x0 + max_side]
+    cropped = centre_crop(img, max_side)
+    if cropped is not img:
+        img = cropped
         print(f"{spec}: centre-cropped to {img.shape[1]}x{img.shape[0]} (--max-side)", file=sys.stderr)
     return img, label
 

@@ -3,7 +3,8 @@
 ``paper`` follows the paper and its official code (research sr_miner.md B1/B2): sine activations (omega0 150) with
 the scale-dependent SIREN init, a 4x wider coarsest level, children initialised from their parent block / 2, Adam
 5e-4 x 0.999^epoch, full-batch epochs, blocks active when their residual's mean square exceeds 5e-4 and stopped at
-an MSE of 1e-4 x the block's target mean square. ``lightning`` follows kwea123's version (B4): Gaussian
+an MSE of 1e-4 x the block's target mean square, a level ending early once its loss falls by less than 5e-7 per
+epoch (the official switch_thres). ``lightning`` follows kwea123's version (B4): Gaussian
 activations with a learned width, a sigmoid output at the coarsest level and a scaled sine at finer ones,
 positional encoding, per-block 1/MSE loss weighting, RAdam 3e-2 with cosine decay, 256 random positions per step,
 an absolute stop threshold, no weight sharing. Both share one implementation: only these fields differ.
@@ -48,6 +49,7 @@ class MinerConfig:
     stop_mse: float = 1e-4           # a block stops (pruned) when its MSE <= this (x its target's mean square if
     stop_relative: bool = True       # stop_relative)
     check_every: int = 10            # epochs between pruning checks (and PSNR reports)
+    switch_mse: float = 5e-7         # a level ends when its mean block MSE falls by less than this per epoch (0: off)
     chunk_blocks: int = 1024         # blocks per forward/backward: bounds memory for any image size
     seed: int = 0
     threads: int = 0                 # torch threads (0 = leave as is)
@@ -66,8 +68,8 @@ class MinerConfig:
             raise ValueError("epochs must list at least one non-negative count per level")
         if not (self.lr > 0 and math.isfinite(self.lr)) or self.pixels_per_step < 0 or self.chunk_blocks < 1:
             raise ValueError("lr must be > 0, pixels_per_step >= 0 and chunk_blocks >= 1")
-        if self.active_threshold < 0 or self.stop_mse < 0 or self.check_every < 1:
-            raise ValueError("active_threshold and stop_mse must be >= 0 and check_every >= 1")
+        if self.active_threshold < 0 or self.stop_mse < 0 or self.switch_mse < 0 or self.check_every < 1:
+            raise ValueError("active_threshold, stop_mse and switch_mse must be >= 0 and check_every >= 1")
 
     def epochs_at(self, coarse_index: int) -> int:
         """Epochs of the level ``coarse_index`` steps from the coarsest (0 = coarsest)."""
@@ -99,7 +101,7 @@ PRESETS: dict[str, MinerConfig] = {
     "lightning": MinerConfig(name="lightning", hidden=20, hidden_layers=1, coarse_width=1, activation="gauss",
                              output="lightning", pe_freqs=4, weight_share=False, loss_weighting="inv_mse",
                              optimizer="radam", lr=3e-2, schedule="cosine", epochs=(50, 50, 50, 200),
-                             pixels_per_step=256, stop_mse=1e-4, stop_relative=False),
+                             pixels_per_step=256, stop_mse=1e-4, stop_relative=False, switch_mse=0.0),
     # 2 CPU cores: the paper's model with fewer epochs per level
     "cpu": MinerConfig(name="cpu", epochs=(200, 200, 150, 150), check_every=10),
     # unit tests: a 128² image, 3 levels of 16² blocks, seconds on 2 cores

@@ -136,6 +136,8 @@ class MinerTrainer:
         targets = blocks_t[train_ids]
         thr = cfg.stop_mse * (energy[train_ids] if cfg.stop_relative else torch.ones(len(train_ids)))
         current = torch.zeros_like(blocks_t)                                  # latest outputs, for reports
+        block_mse = energy[train_ids].clone()                                 # latest MSE of every active block
+        prev_loss = math.inf
         x_all = local_coords(b)[None]
         epochs = cfg.epochs_at(cfg.levels - 1 - j)
         pix = b * b
@@ -184,6 +186,10 @@ class MinerTrainer:
                         out = B.forward(cfg, j, p, x_all, scale[train_ids[c0:c1]] if scale is not None else None)
                         last_mse[c0:c1] = (out - targets[c0:c1]).pow(2).mean((1, 2))
                         current[train_ids[c0:c1]] = out
+            block_mse[torch.searchsorted(torch.nonzero(active).flatten(), train_ids)] = last_mse
+            loss = float(block_mse.mean()) if len(block_mse) else 0.0
+            converged = cfg.switch_mse > 0 and abs(prev_loss - loss) / cfg.check_every < cfg.switch_mse
+            prev_loss = loss
             done = last_mse <= thr
             if bool(done.any()):
                 finish_rows(done)
@@ -198,6 +204,8 @@ class MinerTrainer:
             self._preview_state = (j, est, train_ids.clone())
             progress(self._progress(j, epoch + 1, epochs, psnr, int(active.sum()), len(train_ids), last_mse))
             t_last = time.perf_counter()
+            if converged:  # the official switch_thres: this level has stopped improving
+                break
         finish_rows(torch.ones(len(train_ids), dtype=torch.bool))
         self.seconds += time.perf_counter() - t_last
         with self.lock:
