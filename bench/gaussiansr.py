@@ -4,7 +4,7 @@ architectures with random weights, whose cost does not depend on the weights), o
     python bench/gaussiansr.py [--sizes 64:4,256:4,128:3.7] [--json out.json]
 
 Each row: an LR image of side L (a centre crop of a bundled photo) super-resolved by x s to round(L s)², whole
-image (``methods.gaussiansr.model.upscale``: encode once, query in chunks of 65,536 points), median of 3 after a
+image (``methods.gaussiansr.model.upscale``: encode once, query in chunks of 16,384 points), median of 3 after a
 warm-up, torch threads as set by the environment.
 """
 from __future__ import annotations

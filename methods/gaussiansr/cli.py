@@ -177,7 +177,7 @@ def add_sr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="OUT.png", help="where to write the result (replaced atomically)")
     p.add_argument("--mode", default="gaussiansr", choices=SR_MODES, help="which upscaler")
     p.add_argument("--checkpoint", default="", help="model checkpoint (default: the bundled one for --mode)")
-    p.add_argument("--chunk", type=non_negative_int, default=65_536,
+    p.add_argument("--chunk", type=non_negative_int, default=16_384,
                    help="output pixels per query batch (bounds memory; 0 = the default)")
 
 
@@ -208,7 +208,7 @@ def run_sr(args: argparse.Namespace) -> int:
         out = bicubic(lr, oh, ow)
     else:
         model, _ = load_sr_model(Path(args.checkpoint) if args.checkpoint else bundled_checkpoint(args.mode))
-        out = upscale(model, lr, oh, ow, chunk=args.chunk or 65_536)
+        out = upscale(model, lr, oh, ow, chunk=args.chunk or 16_384)
     dt = time.perf_counter() - t0
     path = atomic_save_image(args.out, out.numpy())
     print(f"{w}x{h} -> {ow}x{oh} (x{args.scale:g}, {args.mode}) in {dt:.2f} s: {path}")

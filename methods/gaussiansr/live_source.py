@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from assets.photos import list_photos
 from methods.gaussiansr.evaluate import degrade, resize, sr_psnr
-from methods.gaussiansr.model import SRModel, normalise, receptive_margin, to_crop, upscale
+from methods.gaussiansr.model import QUERY_CHUNK, SRModel, normalise, receptive_margin, to_crop, upscale
 from render.draw import draw_ellipses
 from render.live import Frame, RenderRequest
 from render.options import option
@@ -192,7 +192,7 @@ class SRSource:
         h, w = region.lr.shape[:2]
         full = torch.from_numpy((uv * (2.0 / np.array([w, h])) - 1.0).astype(np.float32))
         grid, cell = to_crop(full, torch.tensor([[2.0 / (w * zoom), 2.0 / (h * zoom)]]), box, h, w)
-        rows = max(1, 65_536 // grid.shape[1])
+        rows = max(1, QUERY_CHUNK // grid.shape[1])
         with torch.no_grad():
             out = [region.model.query_grid(enc, grid[r:r + rows], cell) for r in range(0, grid.shape[0], rows)]
         return (torch.cat(out) * 0.5 + 0.5).clamp(0, 1).numpy()

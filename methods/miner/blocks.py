@@ -66,8 +66,11 @@ def forward(cfg: MinerConfig, level: int, p: Params, x: torch.Tensor, scale: tor
     h = encode(x, cfg.pe_freqs).expand(n, -1, -1)
     last = sum(1 for k in p if k.startswith("w")) - 1
     for i in range(last):
-        z = torch.baddbmm(p[f"b{i}"], h, p[f"w{i}"])
-        h = torch.sin(cfg.omega0 * z) if cfg.activation == "sine" else torch.exp(-0.5 * (z / p[f"a{i}"]) ** 2)
+        if cfg.activation == "sine":  # sin(omega0 (h W + b)) with omega0 folded into the small W and b
+            h = torch.sin(torch.baddbmm(cfg.omega0 * p[f"b{i}"], h, cfg.omega0 * p[f"w{i}"]))
+        else:
+            z = torch.baddbmm(p[f"b{i}"], h, p[f"w{i}"])
+            h = torch.exp(-0.5 * (z / p[f"a{i}"]) ** 2)
     out = torch.baddbmm(p[f"b{last}"], h, p[f"w{last}"])
     if cfg.output == "lightning":
         if level == cfg.levels - 1:
