@@ -238,6 +238,9 @@ class View:
 
     def destroy(self) -> None:
         self.worker.stop()
+        close = getattr(self.source, "close", None)  # a source with background work of its own stops it
+        if close is not None:
+            close()
         if "window" in self.tags and dpg.does_item_exist(self.tags["window"]):
             dpg.delete_item(self.tags["window"])
         self._delete_texture()

@@ -12,9 +12,11 @@ Renders never wait for training: they show what is finished.
 """
 from __future__ import annotations
 
+import atexit
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,7 @@ class Fit:
     status: str = "starting"
     levels: dict[int, torch.Tensor] | None = None   # finished levels' reconstructions (cropped)
     error: str = ""
+    thread: threading.Thread | None = None
 
 
 class MinerSource:
@@ -79,6 +82,16 @@ class MinerSource:
         self._info = ""
         # bumped when a fit publishes a level or its baseline: the view re-renders (methods/live_training.py)
         self.live = SnapshotPublisher(lambda: None, self._lock, clone=lambda m: m)
+        self._stop = threading.Event()
+        _SOURCES.add(self)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the background fits (at the next epoch) and wait for them: a torch thread still running when the
+        interpreter exits aborts the process."""
+        self._stop.set()
+        for fit in list(self._fits.values()):
+            if fit.thread is not None and fit.thread.is_alive():
+                fit.thread.join(timeout)
 
     # ----- fitting in the background -------------------------------------------------------------------------------
     def fit(self, name: str, image: np.ndarray | None = None, *, wait: bool = False) -> Fit:
@@ -110,7 +123,9 @@ class MinerSource:
             fit.trainer = trainer
             for j in range(cfg.levels - 1, -1, -1):
                 fit.status = f"fitting MINER: level {j} ({cfg.levels - j}/{cfg.levels})"
-                trainer.train_level(j, lambda p: None, lambda: False)
+                if not trainer.train_level(j, lambda p: None, self._stop.is_set):
+                    fit.status = "stopped"
+                    return
                 rec = trainer.model.reconstruct(j).clamp(0, 1)
                 with self._lock:
                     fit.levels[j] = rec
@@ -120,7 +135,9 @@ class MinerSource:
             bcfg = BaselineConfig()
             bcfg = bcfg.with_(width=width_for(trainer.model.parameter_count(), bcfg), batch=16384)
             base = BaselineTrainer(bcfg, fit.image, budget_s=seconds, report_every_s=math.inf)
-            base.run(lambda p: None, lambda: False)
+            base.run(lambda p: None, self._stop.is_set)
+            if self._stop.is_set():
+                return
             fit.baseline = base.render()
             fit.status = ""
         except Exception as e:  # noqa: BLE001 - shown in the view, the studio keeps running
@@ -180,8 +197,7 @@ class MinerSource:
             cols = np.arange(request.width)[None, :]
             img = np.where((cols < split_x)[..., None], left, right if right is not None else left)
             out[inside] = img[inside]
-            j = int(round(shown_level)) if o.blend else int(round(shown_level))
-            j = max(j, finest)
+            j = max(int(round(shown_level)), finest)                  # the level the overlays and stats describe
             if o.overlay != "none" and fit.trainer is not None:
                 self._overlay(out, uv, inside, fit, j, o.overlay, (w, h), zoom, split_x)
             if right is not None and 0 < split_x < request.width:
@@ -284,6 +300,15 @@ class MinerSource:
 
     def describe(self) -> str:
         return self._info or "MINER: zoom out to see coarser pyramid levels"
+
+
+_SOURCES: "weakref.WeakSet[MinerSource]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for src in list(_SOURCES):
+        src.close()
 
 
 def demo_source() -> MinerSource:
