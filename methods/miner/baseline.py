@@ -89,14 +89,6 @@ def width_for(params: int, cfg: BaselineConfig, channels: int = 3) -> int:
     return min((max(1, w + d) for d in (-1, 0, 1)), key=lambda x: abs(n(x) - params))
 
 
-def pixel_coords(h: int, w: int) -> torch.Tensor:
-    """(h*w, 2) (x, y) pixel centres in [-1, 1], row-major."""
-    ys = -1.0 + (2.0 * torch.arange(h) + 1.0) / h
-    xs = -1.0 + (2.0 * torch.arange(w) + 1.0) / w
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx.reshape(-1), yy.reshape(-1)], -1)
-
-
 class BaselineTrainer:
     """Trains the MLP on random pixel batches until ``budget_s`` seconds of training (reports excluded); PSNR is
     estimated every ``report_every_s`` on a fixed random subset of 65,536 pixels (an MSE estimate within ~1 %)."""
@@ -120,8 +112,9 @@ class BaselineTrainer:
 
     @torch.no_grad()
     def estimate_psnr(self) -> float:
-        pred = self.net(self.coords(self.subset)).clamp(0, 1)
-        return 10.0 * math.log10(1.0 / max(float((pred - self.values[self.subset]).pow(2).mean()), 1e-12))
+        from methods.miner.train import psnr_of
+
+        return psnr_of(self.net(self.coords(self.subset)), self.values[self.subset])
 
     @torch.no_grad()
     def render(self, chunk: int = 65536) -> torch.Tensor:

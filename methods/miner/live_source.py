@@ -29,6 +29,7 @@ from methods.live_training import SnapshotPublisher
 from methods.miner.config import MinerConfig
 from methods.miner.model import Level
 from methods.miner.pyramid import down2
+from methods.miner.train import psnr_of
 from render.live import Frame, RenderRequest
 from render.options import option
 from render.viewport import Viewport
@@ -65,11 +66,19 @@ class Fit:
     image: torch.Tensor
     pyramid: list[torch.Tensor]
     trainer: Any = None
-    baseline: torch.Tensor | None = None      # the baseline's full reconstruction
+    baseline: list[torch.Tensor] | None = None   # the baseline's reconstruction and its area pyramid
     status: str = "starting"
     levels: dict[int, torch.Tensor] | None = None   # finished levels' reconstructions (cropped)
     error: str = ""
     thread: threading.Thread | None = None
+
+
+def area_pyramid(img: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """[img, img / 2, ...] by 2x2 means (an odd last row/column is dropped): what each zoom level compares with."""
+    pyr = [img]
+    for _ in range(levels - 1):
+        pyr.append(down2(pyr[-1][:pyr[-1].shape[0] // 2 * 2, :pyr[-1].shape[1] // 2 * 2]))
+    return pyr
 
 
 class MinerSource:
@@ -103,10 +112,7 @@ class MinerSource:
 
                 img = torch.from_numpy(np.ascontiguousarray(image if image is not None else
                                                             load_photo(name, self.side)))
-                pyr = [img]
-                for _ in range(self.config.levels - 1):
-                    pyr.append(down2(pyr[-1][:pyr[-1].shape[0] // 2 * 2, :pyr[-1].shape[1] // 2 * 2]))
-                fit = self._fits[name] = Fit(img, pyr, levels={})
+                fit = self._fits[name] = Fit(img, area_pyramid(img, self.config.levels), levels={})
                 fit.thread = threading.Thread(target=self._train, args=(fit,), daemon=True, name=f"miner-{name}")
                 fit.thread.start()
         if wait:
@@ -138,7 +144,7 @@ class MinerSource:
             base.run(lambda p: None, self._stop.is_set)
             if self._stop.is_set():
                 return
-            fit.baseline = base.render()
+            fit.baseline = area_pyramid(base.render(), self.config.levels)
             fit.status = ""
         except Exception as e:  # noqa: BLE001 - shown in the view, the studio keeps running
             fit.error = f"MINER fit failed: {' '.join(str(e).split())[:200]}"
@@ -188,11 +194,7 @@ class MinerSource:
             if o.compare == "original":
                 right = self._blend(fit.pyramid, shown_level, o.blend, uv, (w, h), zoom)
             elif o.compare == "baseline" and fit.baseline is not None:
-                base_pyr = [fit.baseline]
-                for _ in range(J - 1):
-                    base_pyr.append(down2(base_pyr[-1][:base_pyr[-1].shape[0] // 2 * 2,
-                                                       :base_pyr[-1].shape[1] // 2 * 2]))
-                right = self._blend(base_pyr, shown_level, o.blend, uv, (w, h), zoom)
+                right = self._blend(fit.baseline, shown_level, o.blend, uv, (w, h), zoom)
             split_x = request.width if right is None else int(round(o.split * request.width))
             cols = np.arange(request.width)[None, :]
             img = np.where((cols < split_x)[..., None], left, right if right is not None else left)
@@ -276,8 +278,7 @@ class MinerSource:
                          pruned=int((lv.pruned > 0).sum()) if lv.pruned is not None else 0)
         rec = done.get(j)
         if rec is not None:
-            ref = fit.pyramid[j][:rec.shape[0], :rec.shape[1]]
-            stats["psnr"] = 10 * math.log10(1.0 / max(float((rec - ref).pow(2).mean()), 1e-12))
+            stats["psnr"] = psnr_of(rec, fit.pyramid[j][:rec.shape[0], :rec.shape[1]])
         if tr is not None:
             stats["params"] = tr.model.parameter_count()
         return stats

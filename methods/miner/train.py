@@ -25,6 +25,7 @@ import torch
 
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
 from methods.jobs import Progress, ProgressFn, StopFn, torch_threads
+from methods.metrics import psnr
 from methods.miner import blocks as B
 from methods.miner.config import MinerConfig
 from methods.miner.model import Level, MinerModel
@@ -37,8 +38,8 @@ PREVIEW_SIDE = 384
 
 
 def psnr_of(est: torch.Tensor, ref: torch.Tensor) -> float:
-    mse = float((est.clamp(0.0, 1.0) - ref).pow(2).mean())
-    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+    """PSNR (dB) of an estimate clamped to the displayable [0, 1] range."""
+    return float(psnr(est.clamp(0.0, 1.0), ref))
 
 
 def upsample_to(img: torch.Tensor, levels: int) -> torch.Tensor:
