@@ -60,3 +60,30 @@ def test_overlays_and_the_compare_split_draw(studio, view):
     mid = img.shape[1] // 2
     assert np.allclose(img[:, mid - 1:mid + 1], (1.0, 0.85, 0.2), atol=1e-3)
     view.form.set("compare", "off")
+
+
+def test_the_train_button_and_open_show_a_job_and_a_checkpoint_level_by_level(studio, view, tmp_path):
+    from assets.cache import atomic_save_image
+    from assets.photos import load_photo
+
+    png = tmp_path / "small.png"
+    atomic_save_image(png, load_photo("coffee", 128))
+    handle = view.start_training(image=str(png), preset="test_tiny", out_dir=str(tmp_path / "run"))
+    assert handle is not None and handle in studio.jobs.jobs
+    assert run_until(studio, lambda: handle.finished and "level 0:" in view.info(), timeout=120)
+    assert "/64 blocks active" in view.info()     # 128² in 16² blocks
+    assert view.worker.latest().frame.aux["size"] == (128, 128)
+    # the checkpoint it wrote opens the same; a broken one is one line and the picture stays
+    assert view.open_path(str(tmp_path / "run" / "miner.pt"))
+    assert run_until(studio, lambda: "level 0:" in view.info()
+                     and view.worker.latest().frame.aux.get("origin", "").endswith("miner.pt"), timeout=60)
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"\x00" * 100)
+    assert not view.open_path(str(bad))
+    assert "cannot open" in view.error_text and "broken.pt" in view.error_text and "\n" not in view.error_text
+    # picking a bundled photo replaces what was opened (read without a frame between: chelsea is never fitted)
+    assert view.read_options().opened.startswith("checkpoint:")
+    view.form.set("image", "chelsea")
+    assert view.read_options().opened == ""
+    view.form.set("image", "astronaut")
+    assert run_until(studio, lambda: view.worker.latest().frame.aux.get("origin") == "astronaut", timeout=60)

@@ -72,6 +72,8 @@ class View:
         self.live: LiveTraining | None = None  # a training job's snapshots, when following one
         self.follow_policy = FollowPolicy()
         self._job: tuple[Any, Any, Callable[[LiveTraining], None], str] | None = None
+        self.opened = ""  # what was opened through the view (a file, a model), shown instead of the picked option
+        self._picked: Any = None
         self.source: LiveSource = self.create_source()
         self.form = OptionsForm(self.source.Options, self.name, width=OPTIONS_WIDTH - 116)  # room for the label
         self.worker = RenderWorker(self.source, name=self.name)
@@ -118,6 +120,15 @@ class View:
         """Values of the options dataclass's internal fields (no widget) that the view computes each frame."""
         return {}
 
+    def opened_until_picked(self, option: str = "image") -> str:
+        """``self.opened`` until the user picks another value of the form's ``option`` (a bundled photo), which
+        replaces it; called once per frame by views that open files."""
+        picked = self.form.values().get(option)
+        if self._picked is not None and picked != self._picked:
+            self.opened = ""
+        self._picked = picked
+        return self.opened
+
     def read_options(self) -> Any:
         """The source's options dataclass, read from the widgets once per frame."""
         return self.form.read(**self.internal_options())
@@ -158,10 +169,9 @@ class View:
         source. If the job ends before that, its one-line error is shown in the view."""
         self._job = (handle, job, on_ready, what)
 
-    def start_and_follow(self, job_name: str, values: dict[str, Any], on_live: Callable[[Any, LiveTraining], None],
-                         what: str) -> Any:
-        """Start the Jobs-panel job ``job_name`` with ``values`` and follow its model (``on_live(job, live)``);
-        returns the job handle, or None with a one-line error in the view."""
+    def start_job(self, job_name: str, values: dict[str, Any], what: str) -> tuple[Any, Any] | None:
+        """Start the Jobs-panel job ``job_name`` with ``values``: (handle, job), or None with a one-line error in the
+        view."""
         spec = self.studio.launchers.get(job_name)
         if spec is None:
             self.show_error(f"the job '{job_name}' is not available")
@@ -171,7 +181,16 @@ class View:
         except (ValueError, TypeError) as e:
             self.show_error(f"cannot start {what}: {one_line(e)}")
             return None
-        handle = self.studio.jobs.submit(job)
+        return self.studio.jobs.submit(job), job
+
+    def start_and_follow(self, job_name: str, values: dict[str, Any], on_live: Callable[[Any, LiveTraining], None],
+                         what: str) -> Any:
+        """Start the Jobs-panel job ``job_name`` with ``values`` and follow its model (``on_live(job, live)``);
+        returns the job handle, or None with a one-line error in the view."""
+        started = self.start_job(job_name, values, what)
+        if started is None:
+            return None
+        handle, job = started
         self.follow_job(handle, job, lambda live: on_live(job, live), what)
         return handle
 

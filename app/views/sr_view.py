@@ -20,8 +20,6 @@ class SRView(View):
     name = "sr"
 
     def create_source(self) -> SRSource:
-        self.opened = ""
-        self._photo = None
         return SRSource()
 
     def build_extra(self, parent: int | str) -> None:
@@ -46,11 +44,7 @@ class SRView(View):
         return True
 
     def internal_options(self) -> dict[str, Any]:
-        photo = self.form.values().get("image")
-        if self._photo is not None and photo != self._photo:
-            self.opened = ""  # a bundled photo was picked: it replaces the opened file
-        self._photo = photo
-        return {"opened": self.opened}
+        return {"opened": self.opened_until_picked()}
 
     def info(self) -> str:
         fin = self.worker.latest()

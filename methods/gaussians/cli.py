@@ -293,3 +293,47 @@ def run_finetune(args: argparse.Namespace) -> int:
     for lv in job.stack.levels if job.stack else ():
         print(f"  x{lv.scale:g}: {lv.ply}, {lv.metrics['n_gaussians']} Gaussians, {lv.metrics['seconds']:.0f} s")
     return 0
+
+
+# ----- edit gaussians (the splat editor, headless) ------------------------------------------------------------------
+def add_edit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ply", metavar="IN.ply", help="a 3DGS / Mip-Splatting PLY")
+    p.add_argument("--ops", required=True, metavar="OPS.json",
+                   help="the edit list to replay: a JSON list of operations, or {\"ops\": [...]} (the history "
+                        "panel exports one)")
+    p.add_argument("--out", required=True, metavar="OUT.ply", help="where the edited PLY goes (written atomically)")
+    p.add_argument("--force", action="store_true", help="allow OUT.ply to be IN.ply (replace the original)")
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    import json
+
+    from methods.gaussians.edit import EditError, EditSession
+    from methods.gaussians.ply import load_ply, save_ply
+
+    src, out = Path(args.ply).expanduser(), Path(args.out).expanduser()
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'edited.ply'}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.exists() and src.exists() and out.resolve() == src.resolve() and not args.force:
+        raise ValueError(f"--out {out} is the input; write elsewhere or add --force to replace the original")
+    try:
+        doc = json.loads(Path(args.ops).expanduser().read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--ops {args.ops}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"--ops {args.ops}: not a JSON ops file ({' '.join(str(e).split())[:120]})") from None
+    entries = doc.get("ops") if isinstance(doc, dict) else doc
+    if not isinstance(entries, list):
+        raise ValueError(f"--ops {args.ops}: expected a list of operations or {{\"ops\": [...]}}")
+    model = load_ply(src)
+    session = EditSession(model)
+    try:
+        n = session.replay(entries)
+    except EditError as e:
+        raise ValueError(f"--ops {args.ops}: {e}; nothing written") from None
+    edited = session.edited()
+    save_ply(edited, out)
+    print(f"{src.name}: {n} operations, {model.num_gaussians:,} -> {edited.num_gaussians:,} Gaussians; wrote {out}")
+    return 0

@@ -105,6 +105,8 @@ FAMILY = Family(
                 cli.add_render_arguments, cli.run_render),
         Command(("finetune", "gaussians"), "Mipmap-GS: finetune a trained model at each target scale into a mip "
                 "stack (levels/*.ply + mipmap.json)", cli.add_finetune_arguments, cli.run_finetune),
+        Command(("edit", "gaussians"), "replay a recorded edit list (select, delete, crop, recolour, transform) on "
+                "a PLY and write the edited PLY", cli.add_edit_arguments, cli.run_edit),
         Command(("export-demo-ply",), "write the bundled demo Gaussian scene (the Splat view's), or a synthetic "
                 "N-Gaussian one (--gaussians), as a PLY file", cli.add_export_arguments, cli.run_export),
     ),

@@ -21,12 +21,29 @@ def epochs_arg(text: str) -> tuple[int, ...]:
     return vals
 
 
-def load_image(spec: str, max_side: int = 0) -> tuple["object", str]:
+def image_source(spec: str, max_side: int = 0) -> str:
+    """What a checkpoint records to load its image again (absolute path for files, then ``@max_side``)."""
+    path = Path(spec).expanduser()
+    spec = str(path.resolve()) if path.is_file() else spec
+    return f"{spec}@{max_side}" if max_side else spec
+
+
+def load_source(source: str) -> tuple["object", str]:
+    """The image an :func:`image_source` string names, without notes (they were said at training)."""
+    spec, sep, side = source.rpartition("@")
+    if not sep or not side.isdigit():
+        spec, side = source, "0"
+    return load_image(spec, int(side), notes=[])
+
+
+def load_image(spec: str, max_side: int = 0, notes: list[str] | None = None) -> tuple["object", str]:
     """(HxWx3 float array, label) from an image file, a bundled photo name, or ``mosaic[:SIZE]`` (a SIZE² mosaic of
-    native-resolution photo crops, default 4096). Grey, 16-bit and RGBA files are converted (said on stderr)."""
+    native-resolution photo crops, default 4096). Grey, 16-bit and RGBA files are converted: said on stderr, or
+    appended to ``notes`` when given (as is a crop)."""
     from assets.images import load_rgb
     from assets.photos import centre_crop, photo_mosaic
 
+    said: list[str] = []
     if spec.startswith("mosaic"):
         _, _, size = spec.partition(":")
         try:
@@ -35,13 +52,16 @@ def load_image(spec: str, max_side: int = 0) -> tuple["object", str]:
             raise ValueError(f"expected mosaic or mosaic:SIZE (a multiple of 256), got {spec!r}") from None
         img, label = photo_mosaic(side), f"mosaic{side}"
     else:
-        img, label, notes = load_rgb(spec)
-        for n in notes:
-            print(f"{spec}: {n}", file=sys.stderr)
+        img, label, said = load_rgb(spec)
     cropped = centre_crop(img, max_side)
     if cropped is not img:
         img = cropped
-        print(f"{spec}: centre-cropped to {img.shape[1]}x{img.shape[0]} (--max-side)", file=sys.stderr)
+        said.append(f"centre-cropped to {img.shape[1]}x{img.shape[0]} (--max-side)")
+    for n in said:
+        if notes is None:
+            print(f"{spec}: {n}", file=sys.stderr)
+        else:
+            notes.append(f"{spec}: {n}")
     return img, label
 
 
@@ -70,7 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
             changes[key] = getattr(args, key)
     if args.epochs:
         changes["epochs"] = args.epochs
-    trainer = MinerTrainer(preset(args.preset, **changes), img, label=label, resume=args.resume or None)
+    trainer = MinerTrainer(preset(args.preset, **changes), img, label=label, resume=args.resume or None,
+                           source=image_source(args.image, args.max_side))
     if trainer.padded_note:
         print(f"{label}: {trainer.padded_note}", file=sys.stderr)
     r = run_headless(trainer)

@@ -50,7 +50,7 @@ class MinerConfig:
     stop_relative: bool = True       # stop_relative)
     check_every: int = 10            # epochs between pruning checks (and PSNR reports)
     switch_mse: float = 5e-7         # a level ends when its mean block MSE falls by less than this per epoch (0: off)
-    chunk_blocks: int = 1024         # blocks per forward/backward: bounds memory for any image size
+    chunk_blocks: int = 64           # blocks per forward/backward at width ``hidden`` on all b² pixels (see chunk)
     seed: int = 0
     threads: int = 0                 # torch threads (0 = leave as is)
     out_dir: str = ""
@@ -77,6 +77,14 @@ class MinerConfig:
 
     def width(self, level: int) -> int:
         return self.hidden * (self.coarse_width if level == self.levels - 1 else 1)
+
+    def chunk(self, level: int, pixels: int = 0) -> int:
+        """Blocks per forward/backward at ``level`` with ``pixels`` positions per block (0: all b²). The chunk's
+        activations stay near ``chunk_blocks`` x hidden x b² values whatever the width and batch, so they fit in
+        cache and memory is bounded for any image size: on 2 cores 64 blocks of 32² train 2.4x faster per block
+        than 1024 (bench/miner.py), and the 4x wider coarsest level is fastest with a quarter of that."""
+        pix = pixels or self.block * self.block
+        return max(1, self.chunk_blocks * self.hidden * self.block * self.block // (self.width(level) * pix))
 
     def multiple(self) -> int:
         """Image sides must be multiples of this (b x 2^(J-1)); other sizes are padded."""

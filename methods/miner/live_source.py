@@ -17,7 +17,8 @@ import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ COMPARES = ("off", "original", "baseline")
 BACKGROUND = 0.12
 SPLIT_COLOR = (1.0, 0.85, 0.2)
 VIEW_SIDE = 256          # bundled photos are fitted at this size (centre square): seconds on 2 cores
+OPEN_SIDE = 512          # opened image files are fitted in their centre square of at most this side (a minute)
 
 # a quick fit for the view: 4 levels of 16² blocks, paper activations and init
 VIEW_CONFIG = MinerConfig(name="view", levels=4, block=16, hidden=16, omega0=60.0, lr=1e-3, epochs=(80, 80, 80, 120),
@@ -57,20 +59,28 @@ class MinerOptions:
     compare: str = option("off", choices=COMPARES, labels=("off", "original", "single-MLP baseline"),
                           label="split with", help="what the right of the split line shows at the same zoom")
     split: float = option(0.5, min=0.0, max=1.0, label="split position", help="where the split line is")
+    opened: str = ""  # internal: the key of an opened image, checkpoint or job (MinerSource.open_*), shown instead
 
 
 @dataclass
 class Fit:
-    """One photo's fit: the image, its pyramid, the trainer (model grows level by level), the baseline."""
+    """What the view shows: a MINER model (growing level by level while it trains), its original and pyramid (None
+    when a checkpoint's image cannot be loaded), the finished levels' reconstructions, the baseline."""
 
-    image: torch.Tensor
-    pyramid: list[torch.Tensor]
+    config: MinerConfig
+    size: tuple[int, int]                       # (h, w) of the image
+    image: torch.Tensor | None = None
+    pyramid: list[torch.Tensor] | None = None
+    model: Any = None                           # MinerModel, once it exists
     trainer: Any = None
     baseline: list[torch.Tensor] | None = None   # the baseline's reconstruction and its area pyramid
     status: str = "starting"
-    levels: dict[int, torch.Tensor] | None = None   # finished levels' reconstructions (cropped)
+    levels: dict[int, torch.Tensor] = field(default_factory=dict)   # finished levels' reconstructions (cropped)
     error: str = ""
+    origin: str = ""                            # what was opened: a photo, file, checkpoint or job
+    own: bool = False                           # fitted here (with a baseline), not opened or followed
     thread: threading.Thread | None = None
+    closed: threading.Event = field(default_factory=threading.Event)
 
 
 def area_pyramid(img: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -81,55 +91,156 @@ def area_pyramid(img: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return pyr
 
 
+def view_config(h: int, w: int, config: MinerConfig = VIEW_CONFIG) -> MinerConfig:
+    """``config`` with as many of its levels as an h x w image holds."""
+    from methods.miner.train import largest_levels
+
+    return config.with_(levels=min(config.levels, largest_levels(h, w, config.block)))
+
+
 class MinerSource:
     Options = MinerOptions
 
-    def __init__(self, config: MinerConfig = VIEW_CONFIG, side: int = VIEW_SIDE) -> None:
-        self.config, self.side = config, side
+    def __init__(self, config: MinerConfig = VIEW_CONFIG, side: int = VIEW_SIDE, open_side: int = OPEN_SIDE) -> None:
+        self.config, self.side, self.open_side = config, side, open_side
         self._lock = threading.Lock()
         self._fits: dict[str, Fit] = {}
         self._info = ""
+        self.notes: list[str] = []     # what the last open_image / open_checkpoint converted or could not load
         # bumped when a fit publishes a level or its baseline: the view re-renders (methods/live_training.py)
         self.live = SnapshotPublisher(lambda: None, self._lock, clone=lambda m: m)
         self._stop = threading.Event()
         _SOURCES.add(self)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the background fits (at the next epoch) and wait for them: a torch thread still running when the
+        """Stop the background work (at the next epoch) and wait for it: a torch thread still running when the
         interpreter exits aborts the process."""
         self._stop.set()
         for fit in list(self._fits.values()):
+            fit.closed.set()
             if fit.thread is not None and fit.thread.is_alive():
                 fit.thread.join(timeout)
 
-    # ----- fitting in the background -------------------------------------------------------------------------------
+    def _start(self, key: str, fit: Fit, target) -> Fit:
+        """Register ``fit`` under ``key`` (replacing and stopping an older one) and run ``target(fit)`` in a daemon
+        thread."""
+        with self._lock:
+            old = self._fits.get(key)
+            self._fits[key] = fit
+        if old is not None:
+            old.closed.set()
+        fit.thread = threading.Thread(target=target, args=(fit,), daemon=True, name=f"miner-{key[:40]}")
+        fit.thread.start()
+        return fit
+
+    # ----- what can be shown ----------------------------------------------------------------------------------------
     def fit(self, name: str, image: np.ndarray | None = None, *, wait: bool = False) -> Fit:
-        """The fit of ``name`` (started on first use in a daemon thread); ``wait`` blocks until it is done."""
+        """The fit shown for ``name``: an opened file, checkpoint or job (their keys) or a bundled photo, whose fit
+        starts on first use; ``wait`` blocks until its background work is done."""
         with self._lock:
             fit = self._fits.get(name)
-            if fit is None:
-                from assets.photos import load_photo
+        if fit is None:
+            from assets.photos import load_photo
 
-                img = torch.from_numpy(np.ascontiguousarray(image if image is not None else
-                                                            load_photo(name, self.side)))
-                fit = self._fits[name] = Fit(img, area_pyramid(img, self.config.levels), levels={})
-                fit.thread = threading.Thread(target=self._train, args=(fit,), daemon=True, name=f"miner-{name}")
-                fit.thread.start()
-        if wait:
+            img = torch.from_numpy(np.ascontiguousarray(image if image is not None else load_photo(name, self.side)))
+            cfg = view_config(*img.shape[:2], self.config)
+            fit = self._start(name, Fit(cfg, tuple(img.shape[:2]), img, area_pyramid(img, cfg.levels),
+                                        origin=name, own=True), self._train)
+        if wait and fit.thread is not None:
             fit.thread.join()
         return fit
+
+    def open_image(self, path: str) -> str:
+        """Fit an image file in the background (centre-cropped to ``open_side``: the view's quick fit; train larger
+        images with ``train miner`` and open the checkpoint). Returns the key to show; bad files raise one line."""
+        from methods.miner.cli import load_image
+
+        self.notes = []
+        img, _ = load_image(path, self.open_side, notes=self.notes)
+        key = f"file:{Path(path).expanduser().resolve()}"
+        with self._lock:
+            self._fits.pop(key, None)
+        self.fit(key, img)
+        return key
+
+    def open_checkpoint(self, path: str) -> str:
+        """Show a ``train miner`` checkpoint (any size: its levels are reconstructed in the background, coarse
+        first); its original is loaded again from what the checkpoint recorded, for compare and the error map."""
+        from methods.miner.train import load_miner
+
+        self.notes = []
+        model, payload = load_miner(path)
+        fit = Fit(model.config, tuple(model.size), model=model, origin=f"{path}", status="reconstructing")
+        fit.image, note = self._original(payload, fit.size)
+        if note:
+            self.notes.append(note)
+        if fit.image is not None:
+            fit.pyramid = area_pyramid(fit.image, fit.config.levels)
+        return self._show(f"checkpoint:{Path(path).expanduser().resolve()}", fit)
+
+    def follow_trainer(self, trainer: Any) -> str:
+        """Show a running :class:`MinerTrainer` (the Jobs-panel job): each level appears when it is finished."""
+        img = trainer.image
+        fit = Fit(trainer.config, tuple(img.shape[:2]), img, area_pyramid(img, trainer.config.levels),
+                  model=trainer.model, trainer=trainer, origin=trainer.name, status="training")
+        return self._show(f"job:{id(trainer)}", fit)
+
+    @staticmethod
+    def _original(payload: dict, size: tuple[int, int]) -> tuple[torch.Tensor | None, str]:
+        from methods.miner.cli import load_source
+
+        source = payload.get("source") or ""
+        if not source:
+            return None, "the checkpoint does not say which image it was trained on: no original to compare with"
+        try:
+            img, _ = load_source(source)
+        except Exception as e:  # noqa: BLE001 - the model still shows
+            return None, f"original {source} not loaded ({' '.join(str(e).split())[:120]}): no compare / error map"
+        if tuple(img.shape[:2]) != tuple(size):
+            return None, f"original {source} is {img.shape[1]}x{img.shape[0]}, the checkpoint's image " \
+                         f"{size[1]}x{size[0]}: no compare / error map"
+        return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)), ""
+
+    def _show(self, key: str, fit: Fit) -> str:
+        self._start(key, fit, self._publish_levels)
+        return key
+
+    def _publish_levels(self, fit: Fit) -> None:
+        """Reconstruct each level of ``fit.model`` once it is finished, coarse to fine, and publish it."""
+        model, J = fit.model, fit.config.levels
+        try:
+            for j in range(J - 1, -1, -1):
+                while not (j in model.levels and model.levels[j].done):
+                    if fit.closed.is_set() or self._stop.is_set():
+                        return
+                    if fit.trainer is None or fit.trainer.finished:
+                        fit.status = f"levels {J - 1} to {j + 1} only (training stopped before level {j})" \
+                            if j < J - 1 else "no finished level"
+                        self.live.bump()
+                        return
+                    time.sleep(0.2)
+                fit.status = f"reconstructing level {j}"
+                rec = model.reconstruct(j).clamp(0, 1)
+                with self._lock:
+                    fit.levels[j] = rec
+                self.live.bump()
+            fit.status = ""
+        except Exception as e:  # noqa: BLE001 - shown in the view, the studio keeps running
+            fit.error, fit.status = f"MINER reconstruction failed: {' '.join(str(e).split())[:200]}", ""
+        self.live.bump()
 
     def _train(self, fit: Fit) -> None:
         from methods.miner.baseline import BaselineConfig, BaselineTrainer, width_for
         from methods.miner.train import MinerTrainer
 
         try:
-            cfg = self.config.with_(out_dir="")
+            cfg = fit.config.with_(out_dir="")
             trainer = MinerTrainer(cfg, fit.image, label="view")
-            fit.trainer = trainer
+            fit.trainer, fit.model = trainer, trainer.model
+            stop = lambda: self._stop.is_set() or fit.closed.is_set()  # noqa: E731
             for j in range(cfg.levels - 1, -1, -1):
                 fit.status = f"fitting MINER: level {j} ({cfg.levels - j}/{cfg.levels})"
-                if not trainer.train_level(j, lambda p: None, self._stop.is_set):
+                if not trainer.train_level(j, lambda p: None, stop):
                     fit.status = "stopped"
                     return
                 rec = trainer.model.reconstruct(j).clamp(0, 1)
@@ -141,10 +252,10 @@ class MinerSource:
             bcfg = BaselineConfig()
             bcfg = bcfg.with_(width=width_for(trainer.model.parameter_count(), bcfg), batch=16384)
             base = BaselineTrainer(bcfg, fit.image, budget_s=seconds, report_every_s=math.inf)
-            base.run(lambda p: None, self._stop.is_set)
-            if self._stop.is_set():
+            base.run(lambda p: None, stop)
+            if stop():
                 return
-            fit.baseline = area_pyramid(base.render(), self.config.levels)
+            fit.baseline = area_pyramid(base.render(), cfg.levels)
             fit.status = ""
         except Exception as e:  # noqa: BLE001 - shown in the view, the studio keeps running
             fit.error = f"MINER fit failed: {' '.join(str(e).split())[:200]}"
@@ -169,8 +280,8 @@ class MinerSource:
     def render(self, request: RenderRequest) -> Frame:
         t0 = time.perf_counter()
         o: MinerOptions = request.options
-        fit = self.fit(o.image)
-        h, w = fit.image.shape[:2]
+        fit = self.fit(o.opened or o.image)
+        h, w = fit.size
         zoom = request.effective_zoom
         vp = Viewport(request.center, zoom, request.width, request.height, (w, h))
         uv = vp.pixel_coords()
@@ -179,19 +290,21 @@ class MinerSource:
         with self._lock:
             done = dict(fit.levels)
         finest = min(done) if done else None
-        J = self.config.levels
+        J = fit.config.levels
         lvl = self.level_for_zoom(request.zoom, J)   # the slider's zoom: previews keep the level
-        aux: dict[str, Any] = {"level": lvl, "zoom": zoom}
+        aux: dict[str, Any] = {"level": lvl, "zoom": zoom, "size": (w, h), "origin": fit.origin}
         if finest is None:
-            shown = self._blend(fit.pyramid, lvl, o.blend, uv, (w, h), zoom)
-            out[inside] = shown[inside] * 0.5 + 0.25
-            aux["note"] = fit.error or f"{fit.status} - the original, dimmed, until the coarsest level is in"
+            if fit.pyramid is not None:
+                shown = self._blend(fit.pyramid, lvl, o.blend, uv, (w, h), zoom)
+                out[inside] = shown[inside] * 0.5 + 0.25
+            aux["note"] = fit.error or (fit.status if fit.pyramid is None else
+                                        f"{fit.status} - the original, dimmed, until the coarsest level is in")
         else:
             levels = [done.get(j, done[finest] if j < finest else None) for j in range(J)]
             shown_level = max(lvl, finest)
             left = self._blend(levels, shown_level, o.blend, uv, (w, h), zoom)
             right = None
-            if o.compare == "original":
+            if o.compare == "original" and fit.pyramid is not None:
                 right = self._blend(fit.pyramid, shown_level, o.blend, uv, (w, h), zoom)
             elif o.compare == "baseline" and fit.baseline is not None:
                 right = self._blend(fit.baseline, shown_level, o.blend, uv, (w, h), zoom)
@@ -200,7 +313,7 @@ class MinerSource:
             img = np.where((cols < split_x)[..., None], left, right if right is not None else left)
             out[inside] = img[inside]
             j = max(int(round(shown_level)), finest)                  # the level the overlays and stats describe
-            if o.overlay != "none" and fit.trainer is not None:
+            if o.overlay != "none" and fit.model is not None:
                 self._overlay(out, uv, inside, fit, j, o.overlay, (w, h), zoom, split_x)
             if right is not None and 0 < split_x < request.width:
                 out[:, max(0, split_x - 1):split_x + 1] = SPLIT_COLOR
@@ -209,7 +322,12 @@ class MinerSource:
             if fit.status:
                 aux["note"] = fit.status
             if o.compare == "baseline" and fit.baseline is None:
-                aux["note"] = fit.status or "no baseline yet"
+                aux["note"] = fit.status or ("no baseline yet" if fit.own else "no baseline for a checkpoint or a "
+                                             "job's model (`eval miner IMAGE` compares with one)")
+            if fit.pyramid is None and (o.compare == "original" or o.overlay == "error"):
+                aux["note"] = "; ".join(n for n in (fit.status, "the original image is not loaded") if n)
+            if fit.error:
+                aux["note"] = fit.error
         self._info = self._describe(aux)
         return Frame(out, aux=aux, timings={"render": time.perf_counter() - t0})
 
@@ -227,10 +345,10 @@ class MinerSource:
 
     def _overlay(self, out: np.ndarray, uv: np.ndarray, inside: np.ndarray, fit: Fit, j: int, kind: str,
                  size: tuple[int, int], zoom: float, split_x: int) -> None:
-        b = self.config.block
+        b = fit.config.block
         cell = b * 2 ** j                                           # block side in image pixels
         gx, gy = np.floor(uv[..., 0] / cell).astype(int), np.floor(uv[..., 1] / cell).astype(int)
-        lv: Level | None = fit.trainer.model.levels.get(j)
+        lv: Level | None = fit.model.levels.get(j)
         if lv is None:
             return
         gh, gw = lv.grid
@@ -254,7 +372,7 @@ class MinerSource:
         else:  # error heat map: per-block PSNR of the level against the original's level
             with self._lock:
                 rec = fit.levels.get(j)
-            if rec is None:
+            if rec is None or fit.pyramid is None:
                 return
             ref = fit.pyramid[j][:rec.shape[0], :rec.shape[1]]
             err = (rec - ref).pow(2).mean(-1)
@@ -269,18 +387,18 @@ class MinerSource:
         out[ok] = (out * (1 - a) + color[ids] * a)[ok]
 
     def _stats(self, fit: Fit, j: int, done: dict[int, torch.Tensor]) -> dict[str, Any]:
-        tr = fit.trainer
-        lv = tr.model.levels.get(j) if tr is not None else None
+        model = fit.model
+        lv = model.levels.get(j) if model is not None else None
         stats: dict[str, Any] = {"level_index": j}
         if lv is not None and lv.done:
             n = lv.active.numel()
             stats.update(blocks=n, active=int(lv.active.sum()),
                          pruned=int((lv.pruned > 0).sum()) if lv.pruned is not None else 0)
         rec = done.get(j)
-        if rec is not None:
+        if rec is not None and fit.pyramid is not None:
             stats["psnr"] = psnr_of(rec, fit.pyramid[j][:rec.shape[0], :rec.shape[1]])
-        if tr is not None:
-            stats["params"] = tr.model.parameter_count()
+        if model is not None:
+            stats["params"] = model.parameter_count()
         return stats
 
     @staticmethod

@@ -65,11 +65,12 @@ class MinerModel:
             return out
         act = torch.nonzero(lv.active[ids]).flatten()
         x = local_coords(b)[None]
-        for c0 in range(0, len(act), cfg.chunk_blocks):
-            rows = ids[act[c0:c0 + cfg.chunk_blocks]]
+        chunk = cfg.chunk(j)
+        for c0 in range(0, len(act), chunk):
+            rows = ids[act[c0:c0 + chunk]]
             p = {k: v[rows] for k, v in lv.params.items()}
             scale = lv.scale[rows] if lv.scale is not None else None
-            out[act[c0:c0 + cfg.chunk_blocks]] = B.forward(cfg, j, p, x, scale)
+            out[act[c0:c0 + chunk]] = B.forward(cfg, j, p, x, scale)
         return out
 
     def _image(self, j: int, by: tuple[int, int], bx: tuple[int, int]) -> torch.Tensor:

@@ -23,7 +23,8 @@ def _train_job(o: TrainMinerOptions):
     from methods.miner.train import MinerTrainer
 
     img, label = cli.load_image(o.image.strip())
-    return MinerTrainer(preset(o.preset, out_dir=os.path.expanduser(o.out_dir.strip())), img, label=label)
+    return MinerTrainer(preset(o.preset, out_dir=os.path.expanduser(o.out_dir.strip())), img, label=label,
+                        source=cli.image_source(o.image.strip()))
 
 
 FAMILY = Family(

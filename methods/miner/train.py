@@ -2,7 +2,7 @@
 
 Per level j (J-1 first): the target is the residual R_j = I_j - UP2(Î_{j+1}) against the *estimate* so far (so a
 coarse level's error is corrected by the next); blocks whose residual mean square is <= ``active_threshold`` never
-train (their residual stays 0); the others train jointly, ``chunk_blocks`` at a time (memory is bounded by the
+train (their residual stays 0); the others train jointly, a cache-sized chunk at a time (memory is bounded by the
 chunk, not the image: a 4096² image trains in a few GB); every ``check_every`` epochs the blocks whose MSE reached
 the stop threshold are pruned: their parameters go to the level's bank, their rows and optimiser moments are
 dropped, so later epochs cost only what is still learning. A level ends when its epochs run out or nothing is left
@@ -25,6 +25,7 @@ import torch
 
 from methods.io import CheckpointError, load_checkpoint, save_checkpoint
 from methods.jobs import Progress, ProgressFn, StopFn, torch_threads
+from methods.live_training import SnapshotPublisher
 from methods.metrics import psnr
 from methods.miner import blocks as B
 from methods.miner.config import MinerConfig
@@ -60,7 +61,7 @@ class MinerTrainer:
     """The training Job for one image (H, W, C) in [0, 1]."""
 
     def __init__(self, config: MinerConfig, image: np.ndarray | torch.Tensor, *, label: str = "image",
-                 resume: str | Path | None = None, name: str = "") -> None:
+                 resume: str | Path | None = None, name: str = "", source: str = "") -> None:
         img = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
         if img.ndim != 3 or img.shape[2] not in (1, 3) or min(img.shape[:2]) < 1:
             raise ValueError(f"{label}: need an (H, W, 1 or 3) image, got shape {tuple(img.shape)}")
@@ -71,6 +72,7 @@ class MinerTrainer:
             raise ValueError(f"{label}: {img.shape[1]}x{img.shape[0]} is too small for {config.levels} levels of "
                              f"{config.block}² blocks; use --levels {fits} or smaller blocks (--block)")
         self.config, self.label = config, label
+        self.source = source      # how to load the image again (a path, photo or mosaic spec; the view's original)
         self.name = name or f"train MINER ({config.name}) on {label}"
         self.image = img
         padded, size = pad_to_multiple(img, config.multiple())
@@ -85,6 +87,10 @@ class MinerTrainer:
         self.history: dict[str, list[float]] = {"seconds": [], "level": [], "psnr": [], "training": [], "epoch": []}
         self.out_dir = Path(config.out_dir) if config.out_dir else self._default_out_dir()
         self._preview_state: tuple[int, torch.Tensor, torch.Tensor] | None = None
+        # bumped when a level is finished (its blocks never change again): the MINER view shows it. The snapshot is
+        # the model itself: readers only touch finished levels.
+        self.live = SnapshotPublisher(lambda: self.model, self.lock, clone=lambda m: m)
+        self.finished = False
         if resume:
             self._resume(resume)
 
@@ -143,6 +149,7 @@ class MinerTrainer:
         epochs = cfg.epochs_at(cfg.levels - 1 - j)
         pix = b * b
         steps = 1 if not cfg.pixels_per_step else max(1, pix // cfg.pixels_per_step)
+        chunk, full_chunk = cfg.chunk(j, min(pix, cfg.pixels_per_step)), cfg.chunk(j)
         t_last = time.perf_counter()
 
         def finish_rows(mask: torch.Tensor) -> None:
@@ -163,8 +170,8 @@ class MinerTrainer:
                 opt.tick()
                 pos = None if not cfg.pixels_per_step else torch.randperm(pix, generator=gen)[:cfg.pixels_per_step]
                 x = x_all if pos is None else x_all[:, pos]
-                for c0 in range(0, len(train_ids), cfg.chunk_blocks):
-                    c1 = min(len(train_ids), c0 + cfg.chunk_blocks)
+                for c0 in range(0, len(train_ids), chunk):
+                    c1 = min(len(train_ids), c0 + chunk)
                     pc = {k: v[c0:c1].detach().requires_grad_(True) for k, v in opt.params.items()}
                     sc = scale[train_ids[c0:c1]] if scale is not None else None
                     out = B.forward(cfg, j, pc, x, sc)
@@ -181,8 +188,8 @@ class MinerTrainer:
                 continue
             if cfg.pixels_per_step:  # the per-block MSE on every pixel (full-batch epochs have it already)
                 with torch.no_grad():
-                    for c0 in range(0, len(train_ids), cfg.chunk_blocks):
-                        c1 = min(len(train_ids), c0 + cfg.chunk_blocks)
+                    for c0 in range(0, len(train_ids), full_chunk):
+                        c1 = min(len(train_ids), c0 + full_chunk)
                         p = {k: v[c0:c1] for k, v in opt.params.items()}
                         out = B.forward(cfg, j, p, x_all, scale[train_ids[c0:c1]] if scale is not None else None)
                         last_mse[c0:c1] = (out - targets[c0:c1]).pow(2).mean((1, 2))
@@ -212,6 +219,7 @@ class MinerTrainer:
         with self.lock:
             level.done = True
             self.estimate[j] = up + from_blocks(self.model.block_outputs(j, torch.arange(n)), *up.shape[:2])
+        self.live.bump()
         return True
 
     def _record(self, j: int, epoch: int, psnr: float, training: int) -> None:
@@ -265,7 +273,7 @@ class MinerTrainer:
                   for j, lv in self.model.levels.items() if lv.done}
         return {"config": self.config.to_dict(), "size": list(self.model.size), "padded": list(self.model.padded),
                 "channels": self.model.channels, "levels": levels, "history": self.history, "seconds": self.seconds,
-                "label": self.label}
+                "label": self.label, "source": self.source}
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         with self.lock:
@@ -294,8 +302,12 @@ class MinerTrainer:
 
     # ----- the Job --------------------------------------------------------------------------------------------------
     def run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
-        with torch_threads(self.config.threads):
-            return self._run(progress, should_stop)
+        try:
+            with torch_threads(self.config.threads):
+                return self._run(progress, should_stop)
+        finally:
+            self.finished = True
+            self.live.bump()
 
     def _run(self, progress: ProgressFn, should_stop: StopFn) -> dict[str, Any]:
         cfg = self.config

@@ -1,0 +1,532 @@
+"""Editing a Gaussian scene: operation objects on index masks, with a memory-bounded undo/redo history.
+
+An :class:`EditSession` holds a model and two (N,) masks: ``alive`` and ``selection``. Deleting is a mask flip, not
+a copy of the scene, so delete and its undo cost O(N) bits on a million Gaussians. Every edit is an operation
+object (a frozen dataclass that also reads and writes the JSON of an ops file); applying it returns a
+:class:`Delta` holding only what it changed: the flipped indices of a mask, or the indices and previous rows of the
+parameters it rewrote. Undo puts those rows back bit-exactly; redo applies the operation again (operations are
+deterministic, so redo equals the first apply). :meth:`EditSession.edited` is the model without the deleted
+Gaussians: what a save writes.
+
+Known limit: rotating Gaussians rotates their means and orientations, not the view-dependent SH bands (sh_rest), so
+a rotated selection keeps its view-dependent colour in world directions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import torch
+
+from methods.gaussians.model import SH_C0, GaussianModel
+
+MODES = ("set", "add", "remove", "intersect")
+OPACITY_EPS = 1e-6
+
+
+class EditError(ValueError):
+    """An edit that cannot apply (empty selection, bad values, unknown operation): one line, nothing changed."""
+
+
+def _finite(name: str, *values: float) -> None:
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        raise EditError(f"{name} must be finite numbers, got {values if len(values) > 1 else values[0]!r}")
+
+
+def _vec3(name: str, v: Any) -> tuple[float, float, float]:
+    try:
+        t = tuple(float(x) for x in v)
+    except (TypeError, ValueError):
+        raise EditError(f"{name} must be 3 numbers, got {v!r}") from None
+    if len(t) != 3:
+        raise EditError(f"{name} must be 3 numbers, got {len(t)}")
+    _finite(name, *t)
+    return t  # type: ignore[return-value]
+
+
+@dataclass
+class Delta:
+    """What one operation changed: flipped mask indices and previous parameter rows."""
+
+    flipped: dict[str, torch.Tensor] = field(default_factory=dict)                     # mask name -> indices
+    rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)   # param -> (indices, old)
+
+    @property
+    def nbytes(self) -> int:
+        n = sum(t.numel() * t.element_size() for t in self.flipped.values())
+        return n + sum(i.numel() * i.element_size() + o.numel() * o.element_size() for i, o in self.rows.values())
+
+
+# ----- operations ---------------------------------------------------------------------------------------------------
+OPS: dict[str, type["Op"]] = {}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One edit. ``apply(session)`` changes the session and returns the :class:`Delta` that undoes it."""
+
+    kind: ClassVar[str] = ""
+    needs_selection: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.kind:
+            OPS[cls.kind] = cls
+
+    def apply(self, s: "EditSession") -> Delta:
+        raise NotImplementedError
+
+    def label(self) -> str:
+        """One line for the history panel."""
+        args = ", ".join(f"{k}={_short(v)}" for k, v in asdict(self).items())
+        return f"{self.kind}({args})" if args else self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
+
+    @staticmethod
+    def from_dict(d: Any) -> "Op":
+        """The operation an ops-file entry describes; anything else is one :class:`EditError` line."""
+        if not isinstance(d, dict) or "op" not in d:
+            raise EditError(f"an operation must be an object with an 'op' field, got {str(d)[:60]!r}")
+        cls = OPS.get(d["op"])
+        if cls is None:
+            raise EditError(f"unknown operation {str(d['op'])[:40]!r}; known: {', '.join(sorted(OPS))}")
+        names = {f.name for f in fields(cls)}
+        extra = sorted(set(d) - names - {"op"})
+        if extra:
+            raise EditError(f"{d['op']}: unknown field(s) {', '.join(extra)}; fields: {', '.join(sorted(names))}")
+        try:
+            return cls(**{k: v for k, v in d.items() if k != "op"})
+        except TypeError as e:
+            raise EditError(f"{d['op']}: {e}") from None
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, tuple) and len(v) > 4:
+        return f"[{len(v)} values]"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_short(x) for x in v) + ")"
+    return str(v)
+
+
+@dataclass(frozen=True)
+class _Select(Op):
+    """A selection change: the criterion's mask combined with the current selection by ``mode``."""
+
+    mode: str = "set"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise EditError(f"{self.kind}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        raise NotImplementedError
+
+    def apply(self, s: "EditSession") -> Delta:
+        hit = self.criterion(s) & s.alive
+        cur = s.selection
+        new = {"set": hit, "add": cur | hit, "remove": cur & ~hit, "intersect": cur & hit}[self.mode]
+        changed = torch.nonzero(new ^ cur).flatten()
+        s.selection = new
+        return Delta(flipped={"selection": changed})
+
+
+@dataclass(frozen=True)
+class SelectAll(_Select):
+    kind: ClassVar[str] = "select_all"
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        return torch.ones_like(s.alive)
+
+
+@dataclass(frozen=True)
+class SelectNone(Op):
+    kind: ClassVar[str] = "select_none"
+
+    def apply(self, s: "EditSession") -> Delta:
+        changed = torch.nonzero(s.selection).flatten()
+        s.selection = torch.zeros_like(s.selection)
+        return Delta(flipped={"selection": changed})
+
+
+@dataclass(frozen=True)
+class Invert(Op):
+    kind: ClassVar[str] = "invert"
+
+    def apply(self, s: "EditSession") -> Delta:
+        changed = torch.nonzero(s.alive).flatten()       # every alive row flips
+        s.selection = s.alive & ~s.selection
+        return Delta(flipped={"selection": changed})
+
+
+@dataclass(frozen=True)
+class SelectIndices(_Select):
+    """Explicit indices (what a screen rectangle or lasso resolved to, so a replay is exact)."""
+
+    kind: ClassVar[str] = "select_indices"
+    indices: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            object.__setattr__(self, "indices", tuple(int(i) for i in self.indices))
+        except (TypeError, ValueError):
+            raise EditError("select_indices: indices must be integers") from None
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        idx = torch.tensor(self.indices, dtype=torch.long)
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= s.n):
+            raise EditError(f"select_indices: indices must be in 0..{s.n - 1}, got {int(idx.min())}..{int(idx.max())}")
+        m = torch.zeros(s.n, dtype=torch.bool)
+        m[idx] = True
+        return m
+
+
+@dataclass(frozen=True)
+class SelectBox(_Select):
+    """Centres inside the axis-aligned box lo..hi (world units)."""
+
+    kind: ClassVar[str] = "select_box"
+    lo: tuple[float, float, float] = (-1.0, -1.0, -1.0)
+    hi: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "lo", _vec3(f"{self.kind}: lo", self.lo))
+        object.__setattr__(self, "hi", _vec3(f"{self.kind}: hi", self.hi))
+        if any(a > b for a, b in zip(self.lo, self.hi)):
+            raise EditError(f"{self.kind}: lo must be <= hi on every axis, got {self.lo} and {self.hi}")
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        m = s.model.means.detach()
+        return ((m >= torch.tensor(self.lo)) & (m <= torch.tensor(self.hi))).all(1)
+
+
+@dataclass(frozen=True)
+class SelectSphere(_Select):
+    kind: ClassVar[str] = "select_sphere"
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "center", _vec3(f"{self.kind}: center", self.center))
+        _finite(f"{self.kind}: radius", self.radius)
+        if self.radius < 0:
+            raise EditError(f"{self.kind}: radius must be >= 0, got {self.radius}")
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        d = s.model.means.detach() - torch.tensor(self.center)
+        return d.pow(2).sum(1) <= self.radius ** 2
+
+
+@dataclass(frozen=True)
+class SelectOpacity(_Select):
+    """Opacity (after the sigmoid) within [min, max]: ``max`` 0.1 finds faint floaters."""
+
+    kind: ClassVar[str] = "select_opacity"
+    min: float = 0.0
+    max: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _finite(f"{self.kind}: min and max", self.min, self.max)
+        if not 0.0 <= self.min <= self.max <= 1.0:
+            raise EditError(f"{self.kind}: need 0 <= min <= max <= 1, got {self.min:g}..{self.max:g}")
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        o = torch.sigmoid(s.model.logit_opacities.detach())
+        return (o >= self.min) & (o <= self.max)
+
+
+@dataclass(frozen=True)
+class SelectScale(_Select):
+    """Largest axis scale (world units) within [min, max]: ``min`` large finds big blurry floaters."""
+
+    kind: ClassVar[str] = "select_scale"
+    min: float = 0.0
+    max: float = math.inf
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.min, (int, float)) and isinstance(self.max, (int, float)) and
+                math.isfinite(self.min) and not math.isnan(self.max) and 0.0 <= self.min <= self.max):
+            raise EditError(f"{self.kind}: need 0 <= min <= max (max may be inf), got {self.min!r}..{self.max!r}")
+
+    def criterion(self, s: "EditSession") -> torch.Tensor:
+        sc = s.model.log_scales.detach().max(1).values.exp()
+        return (sc >= self.min) & (sc <= self.max)
+
+
+@dataclass(frozen=True)
+class Delete(Op):
+    """Delete the selection (the rows stay, masked: undo is a mask flip)."""
+
+    kind: ClassVar[str] = "delete"
+    needs_selection: ClassVar[bool] = True
+
+    def apply(self, s: "EditSession") -> Delta:
+        idx = s.selected()
+        s.alive[idx] = False
+        s.selection[idx] = False
+        return Delta(flipped={"alive": idx, "selection": idx})
+
+
+@dataclass(frozen=True)
+class Crop(Op):
+    """Delete every Gaussian whose centre is outside a box (lo, hi) or a sphere (center, radius)."""
+
+    kind: ClassVar[str] = "crop"
+    shape: str = "box"
+    lo: tuple[float, float, float] = (-1.0, -1.0, -1.0)
+    hi: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.shape not in ("box", "sphere"):
+            raise EditError(f"crop: shape must be box or sphere, got {self.shape!r}")
+        region = (SelectBox(lo=self.lo, hi=self.hi) if self.shape == "box" else
+                  SelectSphere(center=self.center, radius=self.radius))
+        object.__setattr__(self, "_region", region)
+
+    def to_dict(self) -> dict[str, Any]:
+        keep = ("lo", "hi") if self.shape == "box" else ("center", "radius")
+        d = super().to_dict()
+        return {k: v for k, v in d.items() if k in ("op", "shape") + keep}
+
+    def apply(self, s: "EditSession") -> Delta:
+        outside = s.alive & ~self._region.criterion(s)  # type: ignore[attr-defined]
+        idx = torch.nonzero(outside).flatten()
+        if len(idx) == 0:
+            raise EditError("crop: every Gaussian is inside; nothing to crop")
+        sel = idx[s.selection[idx]]
+        s.alive[idx] = False
+        s.selection[sel] = False
+        return Delta(flipped={"alive": idx, "selection": sel})
+
+
+class _RowsOp(Op):
+    """An operation that rewrites rows of parameters of the selection."""
+
+    needs_selection: ClassVar[bool] = True
+
+    def new_rows(self, s: "EditSession", idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def apply(self, s: "EditSession") -> Delta:
+        idx = s.selected()
+        new = self.new_rows(s, idx)
+        delta = Delta()
+        with torch.no_grad():
+            for name, rows in new.items():
+                p = getattr(s.model, name)
+                delta.rows[name] = (idx, p.data[idx].clone())
+                p.data[idx] = rows.to(p.dtype)
+        return delta
+
+
+@dataclass(frozen=True)
+class ScaleOpacity(_RowsOp):
+    """Opacity × factor (clamped inside (0, 1))."""
+
+    kind: ClassVar[str] = "opacity"
+    factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        _finite("opacity: factor", self.factor)
+        if self.factor < 0:
+            raise EditError(f"opacity: factor must be >= 0, got {self.factor:g}")
+
+    def new_rows(self, s: "EditSession", idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = torch.sigmoid(s.model.logit_opacities.detach()[idx]) * self.factor
+        return {"logit_opacities": torch.logit(o.clamp(OPACITY_EPS, 1.0 - OPACITY_EPS))}
+
+
+@dataclass(frozen=True)
+class Recolour(_RowsOp):
+    """Colour grading of the SH DC term (the view-independent colour): hue rotation about the grey axis (degrees),
+    saturation and brightness factors, then an RGB shift. Linear in RGB, so out-of-range colours stay sensible."""
+
+    kind: ClassVar[str] = "recolour"
+    hue: float = 0.0
+    saturation: float = 1.0
+    brightness: float = 1.0
+    shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        _finite("recolour: hue, saturation and brightness", self.hue, self.saturation, self.brightness)
+        if self.saturation < 0 or self.brightness < 0:
+            raise EditError("recolour: saturation and brightness must be >= 0")
+        object.__setattr__(self, "shift", _vec3("recolour: shift", self.shift))
+
+    def matrix(self) -> torch.Tensor:
+        """The 3×3 RGB map: brightness · (saturation about the channel mean) · (hue rotation)."""
+        t = math.radians(self.hue)
+        k = torch.full((3, 3), 1.0 / 3.0, dtype=torch.float64)
+        skew = torch.tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], dtype=torch.float64) / math.sqrt(3.0)
+        rot = math.cos(t) * (torch.eye(3, dtype=torch.float64) - k) + k + math.sin(t) * skew
+        sat = k + self.saturation * (torch.eye(3, dtype=torch.float64) - k)
+        return self.brightness * sat @ rot
+
+    def new_rows(self, s: "EditSession", idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        dc = s.model.sh_dc.detach()[idx].double()             # (n, 1, 3)
+        rgb = dc * SH_C0 + 0.5
+        rgb = rgb @ self.matrix().T + torch.tensor(self.shift, dtype=torch.float64)
+        return {"sh_dc": ((rgb - 0.5) / SH_C0).float()}
+
+
+@dataclass(frozen=True)
+class Transform(_RowsOp):
+    """Scale, rotate (a w, x, y, z quaternion) about a pivot, then translate the selection. ``pivot`` "centroid"
+    is the selection's mean centre at the time of the apply."""
+
+    kind: ClassVar[str] = "transform"
+    translate: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotate: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    scale: float = 1.0
+    pivot: Any = "centroid"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "translate", _vec3("transform: translate", self.translate))
+        try:
+            q = tuple(float(x) for x in self.rotate)
+        except (TypeError, ValueError):
+            q = ()
+        if len(q) != 4 or not all(math.isfinite(x) for x in q) or math.hypot(*q) < 1e-12:
+            raise EditError(f"transform: rotate must be a non-zero quaternion (w, x, y, z), got {self.rotate!r}")
+        object.__setattr__(self, "rotate", q)
+        _finite("transform: scale", self.scale)
+        if self.scale <= 0:
+            raise EditError(f"transform: scale must be > 0, got {self.scale:g}")
+        if self.pivot != "centroid":
+            object.__setattr__(self, "pivot", _vec3("transform: pivot", self.pivot))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["pivot"] = self.pivot if self.pivot == "centroid" else list(self.pivot)
+        return d
+
+    def new_rows(self, s: "EditSession", idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        from render.splat.projection import quat_to_rotmat
+
+        m = s.model
+        means = m.means.detach()[idx].double()
+        p = means.mean(0) if self.pivot == "centroid" else torch.tensor(self.pivot, dtype=torch.float64)
+        qr = torch.tensor(self.rotate, dtype=torch.float64)
+        qr = qr / qr.norm()
+        r = quat_to_rotmat(qr[None])[0]
+        new_means = (means - p) @ (self.scale * r).T + p + torch.tensor(self.translate, dtype=torch.float64)
+        return {"means": new_means.float(), "quats": _quat_mul(qr, m.quats.detach()[idx].double()).float(),
+                "log_scales": (m.log_scales.detach()[idx].double() + math.log(self.scale)).float()}
+
+
+def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product a ⊗ b for (w, x, y, z) quaternions (a (4,), b (n, 4))."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
+
+
+# ----- the session ----------------------------------------------------------------------------------------------------
+class EditSession:
+    """A model being edited, its masks, and the history (undo drops the oldest entries beyond ``max_history_mb``)."""
+
+    def __init__(self, model: GaussianModel, max_history_mb: float = 512.0) -> None:
+        self.model = model
+        self.n = model.num_gaussians
+        self.alive = torch.ones(self.n, dtype=torch.bool)
+        self.selection = torch.zeros(self.n, dtype=torch.bool)
+        self.history: list[tuple[Op, Delta]] = []
+        self.position = 0                  # history[:position] is applied; the rest can be redone
+        self.max_history_bytes = int(max_history_mb * 2 ** 20)
+        self.revision = 0                  # bumped on every change: a renderer re-reads the model
+
+    def selected(self) -> torch.Tensor:
+        """Indices of the selected Gaussians that are not deleted."""
+        return torch.nonzero(self.selection & self.alive).flatten()
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(alive, selected)."""
+        return int(self.alive.sum()), int((self.selection & self.alive).sum())
+
+    def apply(self, op: Op) -> Delta:
+        """Apply ``op`` (raises :class:`EditError`, changing nothing, when it cannot); clears the redo tail."""
+        if op.needs_selection and not bool((self.selection & self.alive).any()):
+            raise EditError(f"{op.kind}: the selection is empty; select Gaussians first")
+        delta = op.apply(self)
+        del self.history[self.position:]
+        self.history.append((op, delta))
+        self.position = len(self.history)
+        self._bound()
+        self.revision += 1
+        return delta
+
+    def undo(self) -> Op | None:
+        if self.position == 0:
+            return None
+        self.position -= 1
+        op, delta = self.history[self.position]
+        for name, idx in delta.flipped.items():
+            mask = getattr(self, name)
+            mask[idx] = ~mask[idx]
+        with torch.no_grad():
+            for name, (idx, old) in delta.rows.items():
+                getattr(self.model, name).data[idx] = old
+        self.revision += 1
+        return op
+
+    def redo(self) -> Op | None:
+        if self.position == len(self.history):
+            return None
+        op = self.history[self.position][0]
+        delta = op.apply(self)
+        self.history[self.position] = (op, delta)
+        self.position += 1
+        self.revision += 1
+        return op
+
+    def _bound(self) -> None:
+        total = sum(d.nbytes for _, d in self.history)
+        while len(self.history) > 1 and total > self.max_history_bytes:
+            total -= self.history.pop(0)[1].nbytes
+            self.position -= 1
+
+    def labels(self) -> list[str]:
+        """The history panel's lines (applied ones first; the redoable tail after ``position``)."""
+        return [op.label() for op, _ in self.history]
+
+    def export_ops(self) -> list[dict[str, Any]]:
+        """The applied operations as ops-file entries (``replay`` or ``main.py edit gaussians --ops``)."""
+        return [op.to_dict() for op, _ in self.history[:self.position]]
+
+    def replay(self, entries: list[Any]) -> int:
+        """Parse every entry first (a bad one changes nothing), then apply them in order; an entry that cannot
+        apply undoes the ones applied before it and raises its line with its index."""
+        ops = []
+        for i, e in enumerate(entries):
+            try:
+                ops.append(Op.from_dict(e))
+            except EditError as err:
+                raise EditError(f"operation {i}: {err}") from None
+        done = 0
+        try:
+            for op in ops:
+                self.apply(op)
+                done += 1
+        except EditError as err:
+            for _ in range(done):
+                self.undo()
+            del self.history[self.position:]
+            raise EditError(f"operation {done}: {err}") from None
+        return done
+
+    def edited(self) -> GaussianModel:
+        """The model without the deleted Gaussians (a new model; the session keeps editing its own)."""
+        return self.model.subset(self.alive) if not bool(self.alive.all()) else self.model.clone()
