@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -42,14 +43,23 @@ def main() -> int:
         ts = []
         for _ in range(max(1, args.repeats)):
             ts.append(median_seconds(fn, 1))
+            counts = s.counts                  # what the timed call left (before ``then`` restores)
             if then is not None:
                 then()
         t = sorted(ts)[len(ts) // 2]
-        rows.append({"operation": name, "ms": t * 1000, "selected": s.counts[1], "alive": s.counts[0]})
+        rows.append({"operation": name, "ms": t * 1000, "selected": counts[1], "alive": counts[0]})
 
     def apply_undo(op):
         return lambda: s.apply(op), lambda: s.undo()
 
+    from render.camera import Camera
+
+    cam = Camera.look_at((0.0, -6.0, 2.5), (0.0, 0.0, 0.0), width=1280, height=720)
+    ring = [(640 + 300 * math.cos(a), 360 + 200 * math.sin(a)) for a in torch.linspace(0, 6.2, 32).tolist()]
+    timed("select rectangle (project every centre)",
+          lambda: s.apply(E.SelectIndices(indices=E.screen_select(model.means, cam, rect=(400, 200, 900, 520)))))
+    timed("select lasso (32 points)", lambda: s.apply(E.SelectIndices(indices=E.screen_select(model.means, cam,
+                                                                                               polygon=ring))))
     timed("select box (set)", lambda: s.apply(box))
     timed("select sphere (add)", lambda: s.apply(E.SelectSphere(center=centre, radius=0.3, mode="add")))
     # the rows below undo after each timed apply (untimed), so each repeat starts from the same state

@@ -211,3 +211,28 @@ def test_the_edit_command_replays_an_ops_file_and_never_half_writes(tmp_path, ca
     assert main.main(["edit", "gaussians", str(src), "--ops", str(tmp_path / "nope.json"), "--out", str(out)]) == 1
     assert "no such file" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_rectangle_and_lasso_select_exactly_the_centres_projected_inside():
+    import numpy as np
+
+    from render.camera import Camera
+
+    cam = Camera.look_at((0.0, -4.0, 0.0), (0.0, 0.0, 0.0), width=200, height=100)
+    # a 20 x 10 grid of points placed at known pixel centres (u, v) = (10i + 5, 10j + 5), at varied depths
+    u, v = np.meshgrid(np.arange(20) * 10 + 5.0, np.arange(10) * 10 + 5.0)
+    uv = np.stack([u.ravel(), v.ravel()], -1)
+    depth = 2.0 + (np.arange(len(uv)) % 7) * 0.5
+    pts = cam.unproject(uv, depth)
+    behind = cam.unproject(np.array([[55.0, 55.0]]), np.array([1.0]))
+    behind = 2 * cam.position - behind          # mirrored through the camera centre: projects inside, but behind
+    means = torch.tensor(np.concatenate([pts, behind]), dtype=torch.float32)
+    got = E.screen_select(means, cam, rect=(92.0, 28.0, 41.0, 71.0))        # any corner order
+    expected = [k for k, (a, b) in enumerate(uv) if 41 <= a <= 92 and 28 <= b <= 71]
+    assert got.tolist() == expected and len(expected) == 5 * 4
+    tri = [(0.0, 0.0), (200.0, 0.0), (0.0, 100.0)]                         # lower-left half of the image
+    got = E.screen_select(means, cam, polygon=tri)
+    expected = [k for k, (a, b) in enumerate(uv) if a / 200 + b / 100 < 1]
+    assert got.tolist() == expected and 0 < len(expected) < 200
+    with pytest.raises(E.EditError, match="at least 3"):
+        E.screen_select(means, cam, polygon=[(0, 0), (1, 1)])

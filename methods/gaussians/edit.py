@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from methods.gaussians.model import SH_C0, GaussianModel
+
+if TYPE_CHECKING:
+    from render.camera import Camera
 
 MODES = ("set", "add", "remove", "intersect")
 OPACITY_EPS = 1e-6
@@ -163,22 +166,34 @@ class Invert(Op):
         return Delta(flipped={"selection": changed})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SelectIndices(_Select):
-    """Explicit indices (what a screen rectangle or lasso resolved to, so a replay is exact)."""
+    """Explicit indices (what a screen rectangle or lasso resolved to, so a replay is exact). ``indices`` may be a
+    sequence or an integer tensor; it is kept as an int64 tensor."""
 
     kind: ClassVar[str] = "select_indices"
-    indices: tuple[int, ...] = ()
+    indices: Any = ()
+    __eq__ = object.__eq__        # compared by identity: a tensor field has no truth value
+    __hash__ = object.__hash__
 
     def __post_init__(self) -> None:
         super().__post_init__()
         try:
-            object.__setattr__(self, "indices", tuple(int(i) for i in self.indices))
-        except (TypeError, ValueError):
-            raise EditError("select_indices: indices must be integers") from None
+            idx = torch.as_tensor(self.indices if len(self.indices) else [], dtype=torch.long).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise EditError("select_indices: indices must be a list of integers") from None
+        if isinstance(self.indices, torch.Tensor) and (self.indices.is_floating_point() or self.indices.is_complex()):
+            raise EditError("select_indices: indices must be integers")
+        object.__setattr__(self, "indices", idx)
+
+    def label(self) -> str:
+        return f"select_indices(mode={self.mode}, {len(self.indices):,} Gaussians)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.kind, "mode": self.mode, "indices": self.indices.tolist()}
 
     def criterion(self, s: "EditSession") -> torch.Tensor:
-        idx = torch.tensor(self.indices, dtype=torch.long)
+        idx = self.indices
         if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= s.n):
             raise EditError(f"select_indices: indices must be in 0..{s.n - 1}, got {int(idx.min())}..{int(idx.max())}")
         m = torch.zeros(s.n, dtype=torch.bool)
@@ -431,6 +446,41 @@ def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
                         aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
+
+
+# ----- screen-space selection (what the Splat view's rectangle and lasso resolve to) -------------------------------
+def screen_select(means: torch.Tensor, camera: "Camera", *, rect: tuple[float, float, float, float] | None = None,
+                  polygon: Any = None) -> torch.Tensor:
+    """Indices of the Gaussians in front of ``camera`` whose projected centre falls inside ``rect`` (x0, y0, x1, y1
+    in the camera's pixels, any corner order) or inside the lasso ``polygon`` ((K, 2) pixels, even-odd rule). The
+    result goes into :class:`SelectIndices`, so a recorded edit replays exactly without the camera."""
+    import numpy as np
+
+    if (rect is None) == (polygon is None):
+        raise EditError("screen selection needs a rectangle or a polygon")
+    uv, z = camera.project(means.detach().cpu().numpy())
+    front = z > camera.near
+    if rect is not None:
+        x0, y0, x1, y1 = (float(v) for v in rect)
+        x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+        hit = front & (uv[:, 0] >= x0) & (uv[:, 0] <= x1) & (uv[:, 1] >= y0) & (uv[:, 1] <= y1)
+        return torch.from_numpy(np.nonzero(hit)[0])
+    poly = np.asarray(polygon, dtype=np.float64)
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.all(np.isfinite(poly)):
+        raise EditError(f"a lasso needs at least 3 finite (x, y) points, got shape {poly.shape}")
+    lo, hi = poly.min(0), poly.max(0)
+    cand = np.nonzero(front & np.all(uv >= lo, 1) & np.all(uv <= hi, 1))[0]
+    x, y = uv[cand, 0].astype(np.float32), uv[cand, 1].astype(np.float32)
+    inside = np.zeros(len(cand), dtype=bool)
+    # even-odd rule: count the edges a ray to +x crosses. An edge (a, b) is crossed at height y iff
+    # min(ay, by) <= y < max(ay, by); the crossing's x is computed only for the points in that band.
+    for (ax, ay), (bx, by) in zip(poly.astype(np.float32), np.roll(poly, -1, axis=0).astype(np.float32)):
+        if ay == by:
+            continue
+        band = np.nonzero((y >= min(ay, by)) & (y < max(ay, by)))[0]
+        xc = ax + (y[band] - ay) * ((bx - ax) / (by - ay))
+        inside[band] ^= x[band] < xc
+    return torch.from_numpy(cand[inside])
 
 
 # ----- the session ----------------------------------------------------------------------------------------------------

@@ -79,6 +79,8 @@ class Fit:
     error: str = ""
     origin: str = ""                            # what was opened: a photo, file, checkpoint or job
     own: bool = False                           # fitted here (with a baseline), not opened or followed
+    source: str = ""                            # a checkpoint's recorded image (methods.miner.cli.image_source)
+    note: str = ""                              # why its original is not shown, if it is not
     thread: threading.Thread | None = None
     closed: threading.Event = field(default_factory=threading.Event)
 
@@ -170,12 +172,8 @@ class MinerSource:
 
         self.notes = []
         model, payload = load_miner(path)
-        fit = Fit(model.config, tuple(model.size), model=model, origin=f"{path}", status="reconstructing")
-        fit.image, note = self._original(payload, fit.size)
-        if note:
-            self.notes.append(note)
-        if fit.image is not None:
-            fit.pyramid = area_pyramid(fit.image, fit.config.levels)
+        fit = Fit(model.config, tuple(model.size), model=model, origin=f"{path}", status="loading the original")
+        fit.source = str(payload.get("source") or "")
         return self._show(f"checkpoint:{Path(path).expanduser().resolve()}", fit)
 
     def follow_trainer(self, trainer: Any) -> str:
@@ -186,10 +184,9 @@ class MinerSource:
         return self._show(f"job:{id(trainer)}", fit)
 
     @staticmethod
-    def _original(payload: dict, size: tuple[int, int]) -> tuple[torch.Tensor | None, str]:
+    def _original(source: str, size: tuple[int, int]) -> tuple[torch.Tensor | None, str]:
         from methods.miner.cli import load_source
 
-        source = payload.get("source") or ""
         if not source:
             return None, "the checkpoint does not say which image it was trained on: no original to compare with"
         try:
@@ -209,6 +206,13 @@ class MinerSource:
         """Reconstruct each level of ``fit.model`` once it is finished, coarse to fine, and publish it."""
         model, J = fit.model, fit.config.levels
         try:
+            if fit.image is None and fit.trainer is None:   # a checkpoint: its original, for compare and errors
+                image, note = self._original(fit.source, fit.size)
+                if image is not None:
+                    pyramid = area_pyramid(image, J)
+                    with self._lock:
+                        fit.image, fit.pyramid = image, pyramid
+                fit.note = note
             for j in range(J - 1, -1, -1):
                 while not (j in model.levels and model.levels[j].done):
                     if fit.closed.is_set() or self._stop.is_set():
@@ -325,7 +329,7 @@ class MinerSource:
                 aux["note"] = fit.status or ("no baseline yet" if fit.own else "no baseline for a checkpoint or a "
                                              "job's model (`eval miner IMAGE` compares with one)")
             if fit.pyramid is None and (o.compare == "original" or o.overlay == "error"):
-                aux["note"] = "; ".join(n for n in (fit.status, "the original image is not loaded") if n)
+                aux["note"] = "; ".join(n for n in (fit.status, fit.note or "the original is not loaded yet") if n)
             if fit.error:
                 aux["note"] = fit.error
         self._info = self._describe(aux)
