@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 GROUPS = {"train": "run a training job with a progress bar", "render": "render to image or mesh files",
           "eval": "benchmarks that print tables (and write --json)",
-          "finetune": "finetune trained models with a progress bar (Mipmap-GS levels)"}
+          "finetune": "finetune trained models with a progress bar (Mipmap-GS levels)",
+          "edit": "replay recorded edits on a model file (the splat editor's ops files)"}
 
 
 def _fail(message: str, code: int = 1) -> int:

@@ -136,7 +136,7 @@ class MinerSource:
         return fit
 
     # ----- what can be shown ----------------------------------------------------------------------------------------
-    def fit(self, name: str, image: np.ndarray | None = None, *, wait: bool = False) -> Fit:
+    def fit(self, name: str, *, wait: bool = False) -> Fit:
         """The fit shown for ``name``: an opened file, checkpoint or job (their keys) or a bundled photo, whose fit
         starts on first use; ``wait`` blocks until its background work is done."""
         with self._lock:
@@ -144,7 +144,7 @@ class MinerSource:
         if fit is None:
             from assets.photos import load_photo
 
-            img = torch.from_numpy(np.ascontiguousarray(image if image is not None else load_photo(name, self.side)))
+            img = torch.from_numpy(np.ascontiguousarray(load_photo(name, self.side)))
             cfg = view_config(*img.shape[:2], self.config)
             fit = self._start(name, Fit(cfg, tuple(img.shape[:2]), img, area_pyramid(img, cfg.levels),
                                         origin=name, own=True), self._train)
@@ -160,9 +160,10 @@ class MinerSource:
         self.notes = []
         img, _ = load_image(path, self.open_side, notes=self.notes)
         key = f"file:{Path(path).expanduser().resolve()}"
-        with self._lock:
-            self._fits.pop(key, None)
-        self.fit(key, img)
+        t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+        cfg = view_config(*t.shape[:2], self.config)
+        self._start(key, Fit(cfg, tuple(t.shape[:2]), t, area_pyramid(t, cfg.levels), origin=path, own=True),
+                    self._train)   # an earlier fit of the same file is stopped
         return key
 
     def open_checkpoint(self, path: str) -> str:
