@@ -288,7 +288,8 @@ class MinerTrainer:
             raise CheckpointError(f"{path}: trained on a {payload['size'][1]}x{payload['size'][0]} image, not this "
                                   f"{self.model.size[1]}x{self.model.size[0]} one; resume with the same image")
         saved = MinerConfig.from_dict(payload["config"])
-        if saved.with_(out_dir="", threads=0) != self.config.with_(out_dir="", threads=0):
+        runtime = {"out_dir": "", "threads": 0, "chunk_blocks": 1}   # how it runs, not what it learns
+        if saved.with_(**runtime) != self.config.with_(**runtime):
             raise CheckpointError(f"{path}: trained with another configuration ({saved.name}); resume with "
                                   f"--preset {saved.name} and the same options")
         model = model_from_payload(payload, path)
