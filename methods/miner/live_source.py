@@ -108,7 +108,7 @@ class MinerSource:
         self._lock = threading.Lock()
         self._fits: dict[str, Fit] = {}
         self._info = ""
-        self.notes: list[str] = []     # what the last open_image / open_checkpoint converted or could not load
+        self.notes: list[str] = []     # what the last open_image converted (a checkpoint's original: Fit.note)
         # bumped when a fit publishes a level or its baseline: the view re-renders (methods/live_training.py)
         self.live = SnapshotPublisher(lambda: None, self._lock, clone=lambda m: m)
         self._stop = threading.Event()
