@@ -14,6 +14,7 @@ a rotated selection keeps its view-dependent colour in world directions.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,7 +67,7 @@ OPS: dict[str, type["Op"]] = {}
 
 
 @dataclass(frozen=True)
-class Op:
+class Op(ABC):
     """One edit. ``apply(session)`` changes the session and returns the :class:`Delta` that undoes it."""
 
     kind: ClassVar[str] = ""
@@ -77,8 +78,9 @@ class Op:
         if cls.kind:
             OPS[cls.kind] = cls
 
+    @abstractmethod
     def apply(self, s: "EditSession") -> Delta:
-        raise NotImplementedError
+        """Change ``s`` and return what undoes it."""
 
     def label(self) -> str:
         """One line for the history panel."""
@@ -126,8 +128,9 @@ class _Select(Op):
         if self.mode not in MODES:
             raise EditError(f"{self.kind}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
+    @abstractmethod
     def criterion(self, s: "EditSession") -> torch.Tensor:
-        raise NotImplementedError
+        """The (N,) mask this selection picks, before ``mode`` combines it with the current selection."""
 
     def apply(self, s: "EditSession") -> Delta:
         hit = self.criterion(s) & s.alive
@@ -325,13 +328,14 @@ class Crop(Op):
         return Delta(flipped={"alive": idx, "selection": sel})
 
 
-class _RowsOp(Op):
+class _RowsOp(Op, ABC):
     """An operation that rewrites rows of parameters of the selection."""
 
     needs_selection: ClassVar[bool] = True
 
+    @abstractmethod
     def new_rows(self, s: "EditSession", idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """Parameter name -> the new rows ``idx`` (the old ones are kept for undo)."""
 
     def apply(self, s: "EditSession") -> Delta:
         idx = s.selected()
