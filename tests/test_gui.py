@@ -365,7 +365,7 @@ def test_switching_the_splat_rasterizer_keeps_the_picture_and_the_status_bar_nam
 
     view = studio.views["splat"]
     assert view.open_ply(str(demo_ply_path()))
-    images = {}
+    images, requests = {}, {}
     for backend, title in (("torch", "torch rasterizer"), ("gl", "OpenGL rasterizer")):
         view.form.set("backend", backend)
         settle(studio, view)
@@ -373,7 +373,12 @@ def test_switching_the_splat_rasterizer_keeps_the_picture_and_the_status_bar_nam
         assert fin.frame.aux["backend"] == backend and fin.request.options.backend == backend
         assert run_until(studio, lambda: title in dpg.get_value(studio.tags["status"]), 10), \
             dpg.get_value(studio.tags["status"])
-        images[backend] = view.last_image()[..., :3].astype(np.float64)
+        settle(studio, view)  # the frames drawn while waiting for the status bar may have started a new request
+        fin = view.worker.latest()
+        assert fin.frame.aux["backend"] == backend and not fin.request.preview
+        images[backend] = fin.rgba[..., :3].astype(np.float64)
+        requests[backend] = fin.request
+    assert requests["torch"].camera == requests["gl"].camera, requests  # the same picture was asked of both
     mse = float(np.mean((images["torch"] - images["gl"]) ** 2))
     assert images["gl"].std() > 0.03 and 10 * np.log10(1.0 / max(mse, 1e-20)) >= 50
     view.form.set("backend", "auto")
