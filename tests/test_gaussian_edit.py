@@ -43,6 +43,8 @@ ONE_OF_EACH = [
     E.SelectAll(),
     E.Invert(),
     E.SelectNone(),
+    E.Grow(radius=0.3),
+    E.Shrink(radius=0.2),
     E.Delete(),
     E.Crop(shape="sphere", center=(0.0, 0.0, 0.0), radius=1.2),
     E.Crop(shape="box", lo=(-1.0, -1.0, -1.0), hi=(1.0, 1.0, 1.0)),
@@ -128,6 +130,34 @@ def test_closed_forms_of_recolour_opacity_transform_and_selections():
     assert torch.allclose(quat_to_rotmat(m.quats.detach()[:1])[0], rz, atol=1e-6)
     assert torch.allclose(m.log_scales.detach()[0].exp(), torch.full((3,), 0.02), atol=1e-7)
     assert torch.equal(m.means.detach()[1:], pts[1:])            # unselected rows untouched
+
+
+def test_grow_and_shrink_match_brute_force_distances_and_the_display_drops_deleted_and_tints_selected():
+    m = _model(3000, seed=4)
+    s = E.EditSession(m)
+    s.apply(E.SelectSphere(center=(0.2, 0.0, 0.0), radius=0.5))
+    s.apply(E.SelectIndices(indices=(7,)))
+    s.apply(E.Delete())                                   # a dead one must neither grow nor be grown into
+    s.apply(E.SelectSphere(center=(0.2, 0.0, 0.0), radius=0.5))
+    sel, alive = s.selection.clone(), s.alive.clone()
+    d = torch.cdist(m.means.detach().double(), m.means.detach().double())
+    s.apply(E.Grow(radius=0.15))
+    near_sel = (d[:, sel] <= 0.15).any(1)
+    assert torch.equal(s.selection, sel | (near_sel & alive)) and int(s.selection.sum()) > int(sel.sum())
+    grown = s.selection.clone()
+    s.apply(E.Shrink(radius=0.15))
+    near_unsel = (d[:, alive & ~grown] <= 0.15).any(1)
+    assert torch.equal(s.selection, grown & ~near_unsel) and int(s.selection.sum()) < int(grown.sum())
+
+    shown = s.display()
+    assert shown.num_gaussians == 2999
+    keep = s.alive
+    hit = s.selection[keep]
+    rgb = shown.sh_dc.detach()[:, 0] * E.SH_C0 + 0.5
+    orig = m.sh_dc.detach()[keep][:, 0] * E.SH_C0 + 0.5
+    tinted = (1 - E.TINT_WEIGHT) * orig + E.TINT_WEIGHT * torch.tensor(E.SELECTION_TINT)
+    assert torch.allclose(rgb[hit], tinted[hit], atol=1e-5) and torch.equal(rgb[~hit], orig[~hit])
+    assert torch.equal(s.display(tint=False).sh_dc.detach(), m.sh_dc.detach()[keep])
 
 
 def test_ops_files_round_trip_and_bad_input_is_one_line_with_nothing_changed():

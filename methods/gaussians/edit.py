@@ -13,7 +13,9 @@ a rotated selection keeps its view-dependent colour in world directions.
 """
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 MODES = ("set", "add", "remove", "intersect")
 OPACITY_EPS = 1e-6
+SELECTION_TINT = (1.0, 0.45, 0.05)  # selected Gaussians drift to orange in the view (not in what is saved)
+TINT_WEIGHT = 0.6
 
 
 class EditError(ValueError):
@@ -281,6 +285,54 @@ class SelectScale(_Select):
 
 
 @dataclass(frozen=True)
+class Grow(Op):
+    """Add every alive Gaussian whose centre lies within ``radius`` of a selected one (``shrink``: drop the selected
+    ones that have an unselected alive Gaussian that close) — rounding out a rectangle's ragged edge in 3D."""
+
+    kind: ClassVar[str] = "grow"
+    radius: float = 0.05
+
+    def __post_init__(self) -> None:
+        _finite(f"{self.kind}: radius", self.radius)
+        if self.radius <= 0:
+            raise EditError(f"{self.kind}: radius must be > 0, got {self.radius:g}")
+
+    def apply(self, s: "EditSession") -> Delta:
+        inside, outside = (s.selection & s.alive), (s.alive & ~s.selection)
+        if self.kind == "shrink":
+            inside, outside = outside, inside
+        near = _near(s.model.means.detach(), inside, outside, self.radius)  # ``outside`` rows near ``inside``
+        changed = torch.nonzero(near).flatten()
+        s.selection = s.selection ^ near
+        return Delta(flipped={"selection": changed})
+
+
+@dataclass(frozen=True)
+class Shrink(Grow):
+    kind: ClassVar[str] = "shrink"
+
+
+def _near(means: torch.Tensor, sources: torch.Tensor, candidates: torch.Tensor, radius: float) -> torch.Tensor:
+    """(N,) mask of the ``candidates`` within ``radius`` of any of the ``sources`` (a k-d tree over the sources;
+    only candidates inside the sources' bounding box ± radius are queried)."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    out = torch.zeros(len(means), dtype=torch.bool)
+    if not bool(sources.any()) or not bool(candidates.any()):
+        return out
+    src = means[sources].double().numpy()
+    lo, hi = src.min(0) - radius, src.max(0) + radius
+    cand = torch.nonzero(candidates).flatten().numpy()
+    pts = means[cand].double().numpy()
+    cand = cand[np.all((pts >= lo) & (pts <= hi), 1)]
+    if len(cand):
+        d, _ = cKDTree(src).query(means[cand].double().numpy(), k=1, distance_upper_bound=radius)
+        out[torch.from_numpy(cand[d <= radius])] = True
+    return out
+
+
+@dataclass(frozen=True)
 class Delete(Op):
     """Delete the selection (the rows stay, masked: undo is a mask flip)."""
 
@@ -488,6 +540,15 @@ def screen_select(means: torch.Tensor, camera: "Camera", *, rect: tuple[float, f
 
 
 # ----- the session ----------------------------------------------------------------------------------------------------
+def locked(method):
+    """Run under the session's lock: the UI thread edits while a render thread reads the model for display."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 class EditSession:
     """A model being edited, its masks, and the history (undo drops the oldest entries beyond ``max_history_mb``)."""
 
@@ -498,8 +559,9 @@ class EditSession:
         self.selection = torch.zeros(self.n, dtype=torch.bool)
         self.history: list[tuple[Op, Delta]] = []
         self.position = 0                  # history[:position] is applied; the rest can be redone
-        self.max_history_bytes = int(max_history_mb * 2 ** 20)
+        self.max_history_bytes = max_history_mb * 2 ** 20
         self.revision = 0                  # bumped on every change: a renderer re-reads the model
+        self.lock = threading.RLock()
 
     def selected(self) -> torch.Tensor:
         """Indices of the selected Gaussians that are not deleted."""
@@ -510,6 +572,7 @@ class EditSession:
         """(alive, selected)."""
         return int(self.alive.sum()), int((self.selection & self.alive).sum())
 
+    @locked
     def apply(self, op: Op) -> Delta:
         """Apply ``op`` (raises :class:`EditError`, changing nothing, when it cannot); clears the redo tail."""
         if op.needs_selection and not bool((self.selection & self.alive).any()):
@@ -522,20 +585,26 @@ class EditSession:
         self.revision += 1
         return delta
 
+    @locked
     def undo(self) -> Op | None:
         if self.position == 0:
             return None
         self.position -= 1
         op, delta = self.history[self.position]
+        self.revert(delta)
+        self.revision += 1
+        return op
+
+    def revert(self, delta: Delta) -> None:
+        """Put back what ``delta`` changed (mask flips are their own inverse; rows are restored bit-exactly)."""
         for name, idx in delta.flipped.items():
             mask = getattr(self, name)
             mask[idx] = ~mask[idx]
         with torch.no_grad():
             for name, (idx, old) in delta.rows.items():
                 getattr(self.model, name).data[idx] = old
-        self.revision += 1
-        return op
 
+    @locked
     def redo(self) -> Op | None:
         if self.position == len(self.history):
             return None
@@ -560,6 +629,7 @@ class EditSession:
         """The applied operations as ops-file entries (``replay`` or ``main.py edit gaussians --ops``)."""
         return [op.to_dict() for op, _ in self.history[:self.position]]
 
+    @locked
     def replay(self, entries: list[Any]) -> int:
         """Parse every entry first (a bad one changes nothing), then apply them in order; an entry that cannot
         apply undoes the ones applied before it and raises its line with its index."""
@@ -581,6 +651,23 @@ class EditSession:
             raise EditError(f"operation {done}: {err}") from None
         return done
 
+    @locked
+    def display(self, tint: bool = True) -> GaussianModel:
+        """What a view draws: the model without the deleted Gaussians and, with ``tint``, the selection blended
+        towards :data:`SELECTION_TINT` (a new model; the session's own is only read)."""
+        alive, sel = self.alive, self.selection & self.alive
+        if not tint or not bool(sel.any()):
+            return self.model if bool(alive.all()) else self.model.subset(alive)
+        out = self.model.subset(alive)
+        hit = sel[alive]
+        with torch.no_grad():
+            rgb = out.sh_dc.data[hit] * SH_C0 + 0.5
+            rgb = (1 - TINT_WEIGHT) * rgb + TINT_WEIGHT * torch.tensor(SELECTION_TINT)
+            out.sh_dc.data[hit] = (rgb - 0.5) / SH_C0
+            out.sh_rest.data[hit] *= 1 - TINT_WEIGHT
+        return out
+
+    @locked
     def edited(self) -> GaussianModel:
         """The model without the deleted Gaussians (a new model; the session keeps editing its own)."""
         return self.model.subset(self.alive) if not bool(self.alive.all()) else self.model.clone()
