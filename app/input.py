@@ -16,6 +16,8 @@ KEYMAP: dict[str, tuple[int, ...]] = {
     "w": (dpg.mvKey_W,), "a": (dpg.mvKey_A,), "s": (dpg.mvKey_S,), "d": (dpg.mvKey_D,),
     "space": (dpg.mvKey_Spacebar,), "shift": (dpg.mvKey_LShift, dpg.mvKey_RShift),
     "r": (dpg.mvKey_R,), "c": (dpg.mvKey_C,), "escape": (dpg.mvKey_Escape,),
+    "ctrl": (dpg.mvKey_LControl, dpg.mvKey_RControl), "z": (dpg.mvKey_Z,), "i": (dpg.mvKey_I,),
+    "delete": (dpg.mvKey_Delete,),
 }
 BUTTONS = (dpg.mvMouseButton_Left, dpg.mvMouseButton_Right, dpg.mvMouseButton_Middle)
 LEFT, RIGHT, MIDDLE = BUTTONS

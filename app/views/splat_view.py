@@ -14,6 +14,7 @@ import dearpygui.dearpygui as dpg
 
 from app.views import register_view
 from app.views.base import OPTIONS_WIDTH, View, one_line
+from app.views.splat_edit import SplatEditPanel
 from app.widgets.options_form import HELP_COLOR, OptionsForm
 from methods.live_training import LiveTraining
 from render.device import cuda_device_name
@@ -35,6 +36,8 @@ class SplatView(View):
         self._backend_note = ""
         self._stacks_seen: set[int] = set()
         self.train_form: OptionsForm | None = None
+        self.editor: SplatEditPanel | None = None
+        self.opened_path = ""  # the .ply or mipmap.json shown: saving edits over it asks first
         source = SplatSource()
         self.source = source
         path = getattr(self.studio.config, "ply", None) or self._demo_ply()
@@ -63,6 +66,7 @@ class SplatView(View):
         self.stop_following()
         source.set_model(model)
         self.model_label = Path(path).name
+        self.opened_path = path
         self.clear_error()
         if getattr(model, "load_note", ""):
             self.show_error(model.load_note)  # shown, not fatal: the rest of the scene is on screen
@@ -86,6 +90,8 @@ class SplatView(View):
         dpg.add_text("Ground truth", parent=parent)
         t["gt_view"] = dpg.add_combo([FREE], default_value=FREE, width=-1, parent=parent, tag=f"{self.name}.gt_view")
         t["psnr"] = dpg.add_text("", parent=parent, tag=f"{self.name}.psnr")
+        self.editor = SplatEditPanel(self)
+        self.editor.build(parent)
         self.train_form = self.add_train_form(parent, TRAIN_JOB, self.start_training)
         if self.train_form is not None:
             dpg.add_text("The view follows the live model while the job runs; Cancel keeps the last checkpoint.",
@@ -99,6 +105,7 @@ class SplatView(View):
             self.show_error(f"cannot open {path}: {one_line(e)}")
             return False
         self.stop_following()
+        self.opened_path = path
         self.model_label = f"{Path(path).parent.name}/mipmap.json: base + {len(stack.levels)} levels"
         self.clear_error()
         views = self.source.test_views
@@ -136,10 +143,16 @@ class SplatView(View):
         src = self.source
         cam, scale = src.test_views.view(k, self.zoom, src.train_scale)
         return RenderRequest(width=cam.width, height=cam.height, zoom=scale / src.train_scale, camera=cam,
-                             options=self.form.read(gt_view=k, gt_scale=scale),
+                             options=self.form.read(**self.internal_options(), gt_view=k, gt_scale=scale),
                              revision=self.follow_policy.revision(self.live, self.worker.last_full_seconds))
 
+    def internal_options(self) -> dict[str, Any]:
+        edit = self.source.edit
+        return {"edit_revision": edit.revision if edit is not None else 0}
+
     def handle_input(self, inp, has_focus: bool) -> bool:
+        if self.editor is not None:
+            inp = self.editor.handle_input(inp, has_focus)  # a selection tool takes the left button
         changed = super().handle_input(inp, has_focus)
         if changed and self._gt_index() is not None:
             dpg.set_value(self.tags["gt_view"], FREE)  # moving the camera leaves the ground-truth view
@@ -153,6 +166,7 @@ class SplatView(View):
 
     def _on_live(self, job, live: LiveTraining) -> None:
         info = self.source.follow(live, getattr(job, "root", "") or None)
+        self.opened_path = ""
         self.model_label = f"training {info.get('method', '')} ({info.get('preset', '')})"
         for name in ("filter", "use_3d_filter", "white_background"):
             if name in info:
@@ -165,6 +179,13 @@ class SplatView(View):
     def update(self, inp, has_focus: bool) -> None:
         self._open_finished_stacks()
         super().update(inp, has_focus)
+        if self.editor is not None and self.visible():
+            self.editor.refresh()
+
+    def destroy(self) -> None:
+        if self.editor is not None:
+            self.editor.destroy()
+        super().destroy()
 
     # ----- info ---------------------------------------------------------------------------------------------
     def status_detail(self) -> str:
@@ -190,4 +211,5 @@ class SplatView(View):
         dpg.set_value(self.tags["psnr"], f"PSNR {psnr:.2f} dB vs GT x{aux['gt_scale']:g}" if psnr is not None else "")
         n = aux.get("n_gaussians")
         levels = f" · levels {aux['levels']}" if aux.get("levels") else ""
-        return f"{self.model_label}" + (f" · {n:,} Gaussians" if n is not None else "") + levels
+        selected = f" · {aux['selected']:,} selected" if aux.get("selected") else ""
+        return f"{self.model_label}" + (f" · {n:,} Gaussians" if n is not None else "") + selected + levels

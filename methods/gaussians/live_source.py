@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from methods.datasets.test_views import MultiscaleTestViews
+from methods.gaussians.edit import EditError, EditSession
 from methods.gaussians.mipmap import STACK_MODES, MipStack, plan_levels
+from methods.gaussians.stack_edit import StackSession
 from methods.live_training import LiveTraining, ModelSlot
 from methods.metrics import psnr
 from render.colormap import colormap
@@ -106,7 +108,9 @@ class SplatOptions:
     stack: str = option("blended", choices=tuple(STACK_MODES), label="mip stack",
                         help="with a Mipmap-GS stack open: the base only, the level nearest to the sampling rate, "
                              "or the two nearest blended by log-scale distance")
+    show_selection: bool = option(True, label="tint selection", help="draw the edit selection in orange")
     gt_view: int = -1  # a dataset test view (-1: free camera); the request's camera is that view's
+    edit_revision: int = 0  # the edit session's revision: an edit changes the request, the next frame shows it
     gt_scale: float = 0.0  # the dataset scale of gt_view's camera
 
     @property
@@ -138,13 +142,65 @@ class SplatSource:
         self.test_views: MultiscaleTestViews | None = None
         self.train_scale = 1.0
         self.stack: list[tuple[float, object]] = []  # (scale, model) sorted, the base at 1 included
+        self.mip_stack: MipStack | None = None           # the mipmap.json the stack came from
         self._focal, self._min_distance = DEFAULT_FOCAL, 0.0
         self._framing = gaussian_framing(model) if model is not None else Framing(radius=1.0, focal=DEFAULT_FOCAL)
+        self.edit: EditSession | None = None  # the splat editor's session on the shown model (or stack)
+        self._shown: tuple[tuple[int, bool], object, list] | None = None  # (revision, tint) -> what edits draw
+
+    # ----- editing --------------------------------------------------------------------------------------------
+    def start_editing(self) -> "EditSession":
+        """The edit session on what is shown (a :class:`StackSession` over every level when a stack is open),
+        created on first use; a training job's live model is not edited."""
+        if self.edit is not None:
+            return self.edit
+        model = self.model
+        if model is None or self.slot.live is not None:
+            raise EditError("only a loaded .ply or mip stack can be edited; open one (the live model trains on)")
+        if self.stack:
+            levels = [(s, m) for s, m in self.stack if m is not model]
+            self.edit = StackSession(model, levels)
+        else:
+            self.edit = EditSession(model)
+        return self.edit
+
+    def save_edited(self, out: str) -> str:
+        """Write what the edit session holds: a .ply, or for a stack a mipmap.json with every level's PLY beside
+        it (atomic files, the JSON last). Returns the line the view shows."""
+        from methods.gaussians.ply import save_ply
+        from methods.gaussians.stack_edit import save_stack
+
+        edit = self.edit
+        if edit is None:
+            raise EditError("nothing is being edited: select or delete Gaussians first")
+        alive = edit.counts[0]
+        if isinstance(edit, StackSession):
+            assert self.mip_stack is not None
+            path = save_stack(edit, self.mip_stack, out)
+            return f"wrote {path} and {len(edit.levels) + 1} PLYs ({alive:,} Gaussians in the base)"
+        if not out.lower().endswith(".ply"):
+            raise EditError(f"save a single model as .ply, got {Path(out).name}")
+        path = save_ply(edit.edited(), out)
+        return f"wrote {path} ({alive:,} Gaussians)"
+
+    def _drawn(self, model, o: SplatOptions) -> tuple[object, list[tuple[float, object]]]:
+        """The model and stack to draw: with an edit session, display copies (deleted ones gone, the selection
+        tinted), rebuilt once per edit revision."""
+        edit = self.edit
+        if edit is None or edit.model is not model:
+            return model, self.stack
+        key = (edit.revision, bool(o.show_selection))
+        if self._shown is None or self._shown[0] != key:
+            stack = edit.display_levels(key[1]) if isinstance(edit, StackSession) else []
+            base = next(m for s, m in stack if s == 1.0) if stack else edit.display(key[1])
+            self._shown = (key, base, stack)
+        return self._shown[1], self._shown[2]
 
     # ----- what is shown --------------------------------------------------------------------------------------
     def set_model(self, model) -> None:
         """Show a static model (e.g. a loaded .ply); forgets any dataset and stack."""
-        self.stack = []
+        self.stack, self.mip_stack = [], None
+        self.edit, self._shown = None, None
         self.slot.show(model)
         self.test_views, self.train_scale = None, 1.0
         self._focal, self._min_distance = DEFAULT_FOCAL, 0.0
@@ -162,7 +218,7 @@ class SplatSource:
         levels = sorted([(1.0, base)] + [(lv.scale, load_ply(folder / lv.ply)) for lv in stack.levels],
                         key=lambda t: t[0])
         self.set_model(base)
-        self.stack = levels
+        self.stack, self.mip_stack = levels, stack
         root = stack.meta.get("dataset")
         if root and Path(root).is_dir():
             self.train_scale = stack.base_scale
@@ -173,6 +229,7 @@ class SplatSource:
         """Show a running training job's model; its dataset's focal becomes zoom 1 and its test views ground truth.
         Returns the snapshot's info (method, filters, …) for the view's widgets."""
         self.stack = []
+        self.edit, self._shown = None, None
         snap = self.slot.follow(live)
         info = dict(snap.info)
         self.train_scale = float(info.get("train_scale", 1.0))
@@ -213,7 +270,8 @@ class SplatSource:
         gt = self._ground_truth(o)
         image = color = None
         n, used = 0, []
-        for weight, level_model, scale in self._levels_for(model, o, request.zoom * request.render_scale):
+        model, stack = self._drawn(model, o)
+        for weight, level_model, scale in self._levels_for(model, stack, o, request.zoom * request.render_scale):
             level_model = self._on_device.get(level_model)
             with torch.no_grad():
                 sh = min(int(o.sh_degree), level_model.active_sh_degree)  # never above what the model has (yet)
@@ -226,6 +284,11 @@ class SplatSource:
             n = max(n, int(level_model.num_gaussians))
             used.append(f"x{scale:g} {weight:.0%}" if len(self.stack) else "")
         aux = {"n_gaussians": n, "backend": out.backend, "backend_note": out.note}
+        if self.edit is not None:
+            aux["selected"] = self.edit.counts[1]
+            if not request.preview:  # the editor places its sphere/box on the surface under the cursor
+                a = to_numpy(out.alpha)
+                aux["depth"] = np.where(a > 0.5, to_numpy(out.depth) / np.maximum(a, 1e-6), np.nan).astype(np.float32)
         if self.stack:
             aux["levels"] = " + ".join(used)
         if gt is not None:
@@ -233,12 +296,13 @@ class SplatSource:
             aux["gt_scale"] = o.gt_scale
         return Frame(image, aux=aux, timings={"render": time.perf_counter() - t0})
 
-    def _levels_for(self, model, o: SplatOptions, rate: float) -> list[tuple[float, object, float]]:
+    @staticmethod
+    def _levels_for(model, stack: list, o: SplatOptions, rate: float) -> list[tuple[float, object, float]]:
         """(weight, model, scale) to render for sampling rate ``rate`` (zoom × render_scale) under ``o.stack``."""
-        if not self.stack or o.stack == "base":
+        if not stack or o.stack == "base":
             return [(1.0, model, 1.0)]
-        scales = [s for s, _ in self.stack]
-        return [(w, self.stack[i][1], scales[i]) for i, w in plan_levels(scales, rate, o.stack)]
+        scales = [s for s, _ in stack]
+        return [(w, stack[i][1], scales[i]) for i, w in plan_levels(scales, rate, o.stack)]
 
     def _ground_truth(self, o: SplatOptions) -> np.ndarray | None:
         views = self.test_views

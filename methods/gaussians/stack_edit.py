@@ -19,6 +19,8 @@ undo reverts the base and every level together.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +28,9 @@ import torch
 from methods.gaussians.edit import (Crop, Delta, EditError, EditSession, Invert, Op, SelectNone, Transform, _Select,
                                     locked)
 from methods.gaussians.model import GaussianModel
+
+if TYPE_CHECKING:
+    from methods.gaussians.mipmap import MipStack
 
 SPLIT_FACTOR = 1.6  # a split child's scale is its parent's / 1.6 (research/gaussians.md, densification)
 
@@ -172,3 +177,41 @@ class StackSession(EditSession):
     def level_counts(self) -> list[tuple[float, int, int]]:
         """(scale, alive, selected) per level."""
         return [(s, *lv.counts) for s, lv, _ in self.levels]
+
+
+# ----- saving ---------------------------------------------------------------------------------------------------------
+def level_file_name(scale: float) -> str:
+    """``level_1-4.ply`` for scale ¼, ``level_2.ply`` for 2: the file a saved stack gives each level."""
+    from methods.gaussians.mipmap import scale_label
+
+    return f"level_{scale_label(scale).replace('/', '-')}.ply"
+
+
+def replaces_original(out: str | Path, original: str | Path) -> bool:
+    """Whether saving to ``out`` would overwrite ``original``'s files: the same PLY, or for a stack (mipmap.json)
+    the same folder, where its base.ply lives."""
+    out, original = Path(out).expanduser(), Path(original).expanduser()
+    if original.suffix.lower() == ".json" or out.suffix.lower() == ".json":
+        return out.parent.resolve() == original.parent.resolve()
+    return out.exists() and out.resolve() == original.resolve()
+
+
+def save_stack(session: StackSession, stack: "MipStack", out: str | Path, note: str = "") -> Path:
+    """Write an edited stack: ``base.ply`` and one PLY per level next to ``out``, then ``out`` (a new mipmap.json,
+    the original's metadata plus ``meta["edited"]``). Each file is written atomically and the JSON last, so a failed
+    save never leaves a mipmap.json naming missing or half-written levels."""
+    from methods.gaussians.ply import save_ply
+
+    out = Path(out)
+    if out.suffix.lower() != ".json":
+        raise EditError(f"a stack is saved as a mipmap.json (with its PLYs beside it), got {out.name}")
+    folder = out.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    save_ply(session.edited(), folder / "base.ply")
+    levels = []
+    for (scale, model), lv in zip(session.edited_levels(), sorted(stack.levels, key=lambda lv: lv.scale)):
+        name = level_file_name(scale)
+        save_ply(model, folder / name)
+        levels.append(replace(lv, ply=name))
+    meta = {**stack.meta, "edited": note or f"{session.position} operations"}
+    return replace(stack, base="base.ply", levels=tuple(levels), meta=meta).write(out)
