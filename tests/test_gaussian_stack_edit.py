@@ -143,3 +143,82 @@ def test_a_random_sequence_on_a_stack_undoes_to_the_original_and_bad_stacks_are_
     with pytest.raises(E.EditError, match="the x0.5 level has SH degree 0, the base 1") as e:
         StackSession(base, [(0.5, odd)])
     assert "\n" not in str(e.value)
+
+
+def _write_stack(tmp_path, base):
+    from methods.gaussians.mipmap import MipLevel, MipStack
+    from methods.gaussians.ply import save_ply
+
+    save_ply(base, tmp_path / "base.ply")
+    levels = []
+    for scale, seed in ((0.125, 2), (0.5, 3)):
+        name = f"x{scale:g}.ply"
+        save_ply(_densified(base, seed)[0], tmp_path / name)
+        levels.append(MipLevel(scale, name, {}))
+    return MipStack("base.ply", tuple(levels)).write(tmp_path / "mipmap.json")
+
+
+def test_an_edit_shows_at_every_zoom_of_an_open_stack_and_saves_as_a_stack_that_reopens(tmp_path):
+    import math
+
+    from methods.gaussians.live_source import SplatSource
+    from methods.gaussians.mipmap import MipStack
+    from methods.gaussians.ply import load_ply
+    from render.camera import Camera
+    from render.live import RenderRequest
+
+    path = _write_stack(tmp_path, _base(1500))
+    src = SplatSource()
+    src.set_stack(str(path))
+    s = src.start_editing()
+    assert isinstance(s, StackSession) and len(s.levels) == 2
+
+    def shown(zoom: float) -> int:
+        cam = Camera.look_at((3.0, 0.0, 1.0), (0.0, 0.0, 0.0), width=64, height=48, fov_x=math.radians(50))
+        o = src.Options(backend="torch", stack="nearest", edit_revision=s.revision)
+        return src.render(RenderRequest(width=64, height=48, zoom=zoom, camera=cam.zoomed(zoom), options=o))\
+            .aux["n_gaussians"]
+
+    before = {z: shown(z) for z in (1.0, 0.125)}
+    s.apply(E.SelectSphere(center=(0.0, 0.0, 0.0), radius=0.5))
+    s.apply(E.Delete())
+    after = {z: shown(z) for z in (1.0, 0.125)}
+    lv8 = next(lv for sc, lv, _ in s.levels if sc == 0.125)
+    assert after[1.0] == s.counts[0] < before[1.0] and after[0.125] == lv8.counts[0] < before[0.125]
+
+    out = tmp_path / "edited" / "mipmap.json"
+    line = src.save_edited(str(out))
+    assert "wrote" in line
+    stack = MipStack.read(out)
+    assert load_ply(out.parent / stack.base).num_gaussians == s.counts[0]
+    for lv, (scale, sess, _) in zip(stack.levels, s.levels):
+        assert lv.scale == scale and load_ply(out.parent / lv.ply).num_gaussians == sess.counts[0]
+    assert stack.meta["edited"] == "2 operations"
+
+
+def test_the_edit_command_replays_ops_on_a_stack_and_refuses_to_replace_its_folder(tmp_path, capsys):
+    import json
+
+    import main
+    from methods.gaussians.mipmap import MipStack
+    from methods.gaussians.ply import load_ply
+
+    path = _write_stack(tmp_path, _base(1200))
+    ops = tmp_path / "ops.json"
+    ops.write_text(json.dumps({"ops": [{"op": "select_sphere", "center": [0, 0, 0], "radius": 0.5},
+                                       {"op": "delete"}]}))
+    out = tmp_path / "out" / "mipmap.json"
+    out.parent.mkdir()
+    assert main.main(["edit", "gaussians", str(path), "--ops", str(ops), "--out", str(out)]) == 0
+    assert "x0.125" in capsys.readouterr().out
+    s = StackSession(load_ply(tmp_path / "base.ply"), [(0.125, load_ply(tmp_path / "x0.125.ply")),
+                                                       (0.5, load_ply(tmp_path / "x0.5.ply"))])
+    s.replay(json.loads(ops.read_text())["ops"])
+    stack = MipStack.read(out)
+    assert load_ply(out.parent / "base.ply").num_gaussians == s.counts[0] < 1200
+    assert [load_ply(out.parent / lv.ply).num_gaussians for lv in stack.levels] == [lv.counts[0] for _, lv, _
+                                                                                    in s.levels]
+    before = (tmp_path / "base.ply").read_bytes()
+    assert main.main(["edit", "gaussians", str(path), "--ops", str(ops), "--out", str(tmp_path / "new.json")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--force" in err and len(err.splitlines()) == 1 and (tmp_path / "base.ply").read_bytes() == before

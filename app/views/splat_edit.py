@@ -39,7 +39,7 @@ class EditControls:
                                     help="floaters: opacity at most this ...")
     floater_scale: float = option(0.05, min=0.0, max=1.0, widget="slider", label="large >=",
                                   help="... and largest scale at least this fraction of the scene's radius")
-    grow_radius: float = option(0.02, min=0.001, max=0.5, widget="slider", log=True, label="grow radius",
+    grow_radius: float = option(0.02, min=0.001, max=0.2, widget="slider", label="grow radius",
                                 help="grow/shrink reach, as a fraction of the scene's radius")
     opacity: float = option(0.5, min=0.0, max=2.0, widget="slider", label="opacity x")
     hue: float = option(0.0, min=-180.0, max=180.0, widget="slider", label="hue")

@@ -297,12 +297,14 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 # ----- edit gaussians (the splat editor, headless) ------------------------------------------------------------------
 def add_edit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("ply", metavar="IN.ply", help="a 3DGS / Mip-Splatting PLY")
+    p.add_argument("ply", metavar="IN", help="a 3DGS / Mip-Splatting PLY, or a Mipmap-GS stack's mipmap.json "
+                                             "(every level is edited through its correspondence to the base)")
     p.add_argument("--ops", required=True, metavar="OPS.json",
                    help="the edit list to replay: a JSON list of operations, or {\"ops\": [...]} (the history "
                         "panel exports one)")
-    p.add_argument("--out", required=True, metavar="OUT.ply", help="where the edited PLY goes (written atomically)")
-    p.add_argument("--force", action="store_true", help="allow OUT.ply to be IN.ply (replace the original)")
+    p.add_argument("--out", required=True, metavar="OUT",
+                   help="the edited PLY, or for a stack a new mipmap.json (its PLYs are written beside it); atomic")
+    p.add_argument("--force", action="store_true", help="allow OUT to replace IN (or, for a stack, IN's folder)")
 
 
 def run_edit(args: argparse.Namespace) -> int:
@@ -310,14 +312,21 @@ def run_edit(args: argparse.Namespace) -> int:
 
     from methods.gaussians.edit import EditError, EditSession
     from methods.gaussians.ply import load_ply, save_ply
+    from methods.gaussians.stack_edit import StackSession, replaces_original, save_stack
 
     src, out = Path(args.ply).expanduser(), Path(args.out).expanduser()
+    is_stack = src.suffix.lower() == ".json"
     if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'edited.ply'}")
+        raise ValueError(f"--out {out} is a folder; give a file name such as "
+                         f"{out / ('mipmap.json' if is_stack else 'edited.ply')}")
     if not out.parent.is_dir():
         raise ValueError(f"--out {out}: the folder {out.parent} does not exist")
-    if out.exists() and src.exists() and out.resolve() == src.resolve() and not args.force:
-        raise ValueError(f"--out {out} is the input; write elsewhere or add --force to replace the original")
+    if is_stack != (out.suffix.lower() == ".json"):
+        raise ValueError(f"--out {out}: a {'stack' if is_stack else 'PLY'} is written as "
+                         f"{'a mipmap.json' if is_stack else '.ply'}")
+    if src.exists() and replaces_original(out, src) and not args.force:
+        raise ValueError(f"--out {out} would replace {src}{'’s files' if is_stack else ''}; write elsewhere or add "
+                         f"--force")
     try:
         doc = json.loads(Path(args.ops).expanduser().read_text())
     except FileNotFoundError:
@@ -327,13 +336,30 @@ def run_edit(args: argparse.Namespace) -> int:
     entries = doc.get("ops") if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
         raise ValueError(f"--ops {args.ops}: expected a list of operations or {{\"ops\": [...]}}")
-    model = load_ply(src)
-    session = EditSession(model)
+    if is_stack:
+        from methods.gaussians.mipmap import MipStack
+
+        stack = MipStack.read(src)
+        model = load_ply(src.parent / stack.base)
+        try:
+            session: EditSession = StackSession(model, [(lv.scale, load_ply(src.parent / lv.ply))
+                                                        for lv in stack.levels])
+        except EditError as e:
+            raise ValueError(f"{src}: {e}") from None
+    else:
+        model = load_ply(src)
+        session = EditSession(model)
     try:
         n = session.replay(entries)
     except EditError as e:
         raise ValueError(f"--ops {args.ops}: {e}; nothing written") from None
-    edited = session.edited()
-    save_ply(edited, out)
-    print(f"{src.name}: {n} operations, {model.num_gaussians:,} -> {edited.num_gaussians:,} Gaussians; wrote {out}")
+    alive = session.counts[0]
+    if is_stack:
+        save_stack(session, stack, out)  # type: ignore[arg-type]
+        levels = ", ".join(f"x{s:g} {lv.n:,} -> {lv.counts[0]:,}" for s, lv, _ in session.levels)  # type: ignore
+        print(f"{src.name}: {n} operations, base {model.num_gaussians:,} -> {alive:,} Gaussians ({levels}); "
+              f"wrote {out}")
+        return 0
+    save_ply(session.edited(), out)
+    print(f"{src.name}: {n} operations, {model.num_gaussians:,} -> {alive:,} Gaussians; wrote {out}")
     return 0
