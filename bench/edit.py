@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +69,8 @@ def main() -> int:
     timed("invert", *apply_undo(E.Invert()))
     timed("select box + its undo", lambda: (s.apply(box), s.undo()))
     s.apply(box)
+    timed("grow selection (radius 0.01)", *apply_undo(E.Grow(radius=0.01)))
+    timed("display copy (deleted dropped, selection tinted)", lambda: s.display())
     timed("delete", *apply_undo(E.Delete()))
     s.apply(E.Delete())
     timed("undo delete", lambda: s.undo(), then=lambda: s.redo())
@@ -81,6 +84,21 @@ def main() -> int:
     timed("reference: clone the scene (a copy-per-edit history)", lambda: model.clone())
     s.apply(E.Delete())
     timed("edited model (drop deleted rows, for save)", lambda: s.edited())
+
+    # a mip stack: two levels as finetuning leaves them (5 % pruned, so rows shift and match by position)
+    from methods.gaussians.stack_edit import StackSession, match_level
+
+    keep = torch.rand(model.num_gaussians, generator=torch.Generator().manual_seed(0)) > 0.05
+    levels = [(0.125, model.subset(keep)), (0.5, model.subset(keep))]
+    t0 = time.perf_counter()
+    corr = match_level(model, levels[0][1])
+    rows.append({"operation": f"stack: match a level to the base ({corr.summary()})",
+                 "ms": (time.perf_counter() - t0) * 1000, "selected": 0, "alive": levels[0][1].num_gaussians})
+    s = StackSession(model.clone(), levels)
+    timed("stack (base + 2 levels): select box", lambda: s.apply(box))
+    timed("stack: delete", *apply_undo(E.Delete()))
+    s.apply(E.Delete())
+    timed("stack: undo delete", lambda: s.undo(), then=lambda: s.redo())
 
     print(f"Splat editor on {args.gaussians:,} Gaussians (SH degree {model.max_sh_degree}), {os.cpu_count()} cores, "
           f"torch {torch.get_num_threads()} threads; median of {args.repeats}\n")

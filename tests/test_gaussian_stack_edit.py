@@ -170,7 +170,7 @@ def test_an_edit_shows_at_every_zoom_of_an_open_stack_and_saves_as_a_stack_that_
     path = _write_stack(tmp_path, _base(1500))
     src = SplatSource()
     src.set_stack(str(path))
-    s = src.start_editing()
+    s = src.start_editing(wait=True)
     assert isinstance(s, StackSession) and len(s.levels) == 2
 
     def shown(zoom: float) -> int:

@@ -118,3 +118,29 @@ def test_drag_a_rectangle_delete_and_undo_in_the_splat_view(studio):
     view.editor.form.set("tool", "camera")
     view.form.set("backend", "auto")
     settle(studio, view)
+
+
+def test_save_edited_asks_before_replacing_the_opened_file_and_writes_a_ply_that_loads(studio, tmp_path):
+    import dearpygui.dearpygui as dpg
+
+    from methods.gaussians import edit as E
+    from methods.gaussians.demo import demo_ply_path
+    from methods.gaussians.ply import load_ply
+
+    view = studio.views["splat"]
+    original = str(demo_ply_path())
+    assert view.open_ply(original)
+    ed = view.editor
+    assert ed.run(E.SelectSphere(center=(0.0, 0.0, 0.0), radius=0.6)) and ed.delete(), view.error_text
+    n = view.source.edit.counts[0]
+    before = open(original, "rb").read()
+    assert not ed.save(original)                      # asks instead
+    run_for(studio, 0.2)
+    assert dpg.is_item_shown(ed.tags["confirm"]) and ed.pending_save == original
+    ed.cancel_save()
+    assert open(original, "rb").read() == before
+    out = tmp_path / "edited.ply"
+    assert ed.save(str(out)) and load_ply(out).num_gaussians == n < load_ply(original).num_gaussians
+    assert not ed.save(str(tmp_path / "edited.txt")) and "as .ply" in view.error_text
+    assert view.open_ply(original)
+    settle(studio, view)

@@ -7,6 +7,7 @@ the frame carries its PSNR against true ground truth in ``aux["psnr"]``.
 from __future__ import annotations
 
 import math
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -147,22 +148,51 @@ class SplatSource:
         self._framing = gaussian_framing(model) if model is not None else Framing(radius=1.0, focal=DEFAULT_FOCAL)
         self.edit: EditSession | None = None  # the splat editor's session on the shown model (or stack)
         self._shown: tuple[tuple[int, bool], object, list] | None = None  # (revision, tint) -> what edits draw
+        self._stack_session: tuple | None = None  # (base, thread, {"session" | "error"}) while a stack is matched
 
     # ----- editing --------------------------------------------------------------------------------------------
-    def start_editing(self) -> "EditSession":
+    def start_editing(self, wait: bool = False) -> "EditSession":
         """The edit session on what is shown (a :class:`StackSession` over every level when a stack is open),
-        created on first use; a training job's live model is not edited."""
+        created on first use; a training job's live model is not edited. A stack's session is built in the
+        background when the stack opens; until it is ready this raises a one-line :class:`EditError` (``wait``
+        blocks instead)."""
         if self.edit is not None:
             return self.edit
         model = self.model
         if model is None or self.slot.live is not None:
             raise EditError("only a loaded .ply or mip stack can be edited; open one (the live model trains on)")
-        if self.stack:
-            levels = [(s, m) for s, m in self.stack if m is not model]
-            self.edit = StackSession(model, levels)
-        else:
+        if not self.stack:
             self.edit = EditSession(model)
+            return self.edit
+        job = self._stack_session
+        if job is None or job[0] is not model:
+            self.prepare_stack_editing()
+            job = self._stack_session
+        thread, box = job[1], job[2]
+        thread.join(None if wait else 0.0)
+        if thread.is_alive():
+            raise EditError("the stack's levels are still being matched to the base; edit again in a moment")
+        if isinstance(box.get("error"), Exception):
+            raise EditError(str(box["error"]))
+        self.edit = box["session"]
         return self.edit
+
+    def prepare_stack_editing(self) -> None:
+        """Match the open stack's levels to its base in a background thread (seconds on a million Gaussians), so
+        the first edit does not stall the UI."""
+        model = self.model
+        levels = [(s, m) for s, m in self.stack if m is not model]
+        box: dict = {}
+
+        def build() -> None:
+            try:
+                box["session"] = StackSession(model, levels)
+            except Exception as e:  # noqa: BLE001 - shown as the first edit's one line
+                box["error"] = e
+
+        thread = threading.Thread(target=build, name="stack-edit-match", daemon=True)
+        self._stack_session = (model, thread, box)
+        thread.start()
 
     def save_edited(self, out: str) -> str:
         """Write what the edit session holds: a .ply, or for a stack a mipmap.json with every level's PLY beside
@@ -219,6 +249,7 @@ class SplatSource:
                         key=lambda t: t[0])
         self.set_model(base)
         self.stack, self.mip_stack = levels, stack
+        self.prepare_stack_editing()
         root = stack.meta.get("dataset")
         if root and Path(root).is_dir():
             self.train_scale = stack.base_scale
