@@ -266,3 +266,26 @@ def test_rectangle_and_lasso_select_exactly_the_centres_projected_inside():
     assert got.tolist() == expected and 0 < len(expected) < 200
     with pytest.raises(E.EditError, match="at least 3"):
         E.screen_select(means, cam, polygon=[(0, 0), (1, 1)])
+
+
+def test_a_rotation_turns_the_view_dependent_colour_with_the_gaussians():
+    """After rotating by R, the colour seen from direction R d is the colour seen before from d (every band)."""
+    from render.splat.projection import quat_to_rotmat
+    from render.splat.sh import eval_sh
+
+    m = GaussianModel.random_in_box(50, seed=7, sh_degree=3)
+    with torch.no_grad():
+        m.sh_rest.copy_(torch.randn(m.sh_rest.shape, generator=torch.Generator().manual_seed(1)))
+    coeffs0 = torch.cat([m.sh_dc.detach(), m.sh_rest.detach()], 1).double()
+    q = (0.7, 0.2, -0.5, 0.4)
+    s = E.EditSession(m)
+    s.apply(E.SelectAll())
+    s.apply(E.Transform(rotate=q))
+    r = quat_to_rotmat(torch.tensor(q, dtype=torch.float64)[None] / math.hypot(*q))[0]
+    coeffs1 = torch.cat([m.sh_dc.detach(), m.sh_rest.detach()], 1).double()
+    d = torch.nn.functional.normalize(torch.randn(50, 3, generator=torch.Generator().manual_seed(2),
+                                                  dtype=torch.float64), dim=1)
+    before = eval_sh(coeffs0, d, 3)
+    after = eval_sh(coeffs1, d @ r.T, 3)
+    assert torch.allclose(before, after, atol=1e-4), (before - after).abs().max()
+    assert not torch.allclose(eval_sh(coeffs1, d, 3), before, atol=1e-2)  # the bands did turn

@@ -8,8 +8,8 @@ parameters it rewrote. Undo puts those rows back bit-exactly; redo applies the o
 deterministic, so redo equals the first apply). :meth:`EditSession.edited` is the model without the deleted
 Gaussians: what a save writes.
 
-Known limit: rotating Gaussians rotates their means and orientations, not the view-dependent SH bands (sh_rest), so
-a rotated selection keeps its view-dependent colour in world directions.
+A rotation also turns the view-dependent SH bands (:func:`rotate_sh_rest`), so a rotated selection shows the same
+colours from the same relative directions.
 """
 from __future__ import annotations
 
@@ -492,8 +492,32 @@ class Transform(_RowsOp):
         qr = qr / qr.norm()
         r = quat_to_rotmat(qr[None])[0]
         new_means = (means - p) @ (self.scale * r).T + p + torch.tensor(self.translate, dtype=torch.float64)
-        return {"means": new_means.float(), "quats": _quat_mul(qr, m.quats.detach()[idx].double()).float(),
+        rows = {"means": new_means.float(), "quats": _quat_mul(qr, m.quats.detach()[idx].double()).float(),
                 "log_scales": (m.log_scales.detach()[idx].double() + math.log(self.scale)).float()}
+        if m.sh_rest.shape[1] and not torch.allclose(r, torch.eye(3, dtype=torch.float64)):
+            rows["sh_rest"] = rotate_sh_rest(m.sh_rest.detach()[idx], r)
+        return rows
+
+
+def rotate_sh_rest(rest: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """SH bands 1..3 (n, K-1, C) of Gaussians turned by rotation ``r`` (3×3): the new colour towards ``r d`` is the
+    old one towards ``d``. Each band l is closed under rotation, so its (2l+1)² matrix is found by least squares
+    from the basis at 64 spread directions and at the same directions turned back (exact up to float64 round-off,
+    whatever the basis's sign conventions)."""
+    from render.splat.sh import sh_basis
+
+    degree = int(round(math.sqrt(rest.shape[1] + 1))) - 1
+    k = torch.arange(64, dtype=torch.float64) + 0.5          # a Fibonacci sphere
+    z = 1 - 2 * k / 64
+    phi = math.pi * (1 + 5 ** 0.5) * k
+    d = torch.stack([(1 - z * z).sqrt() * phi.cos(), (1 - z * z).sqrt() * phi.sin(), z], -1)
+    a, b = sh_basis(d, degree), sh_basis(d @ r.double(), degree)   # rows: Y(d) and Y(rᵀ d)
+    out = rest.double().clone()
+    for band in range(1, degree + 1):
+        lo, hi = band * band, (band + 1) ** 2                # basis columns of the band; sh_rest rows lo-1..hi-2
+        x = torch.linalg.lstsq(a[:, lo:hi], b[:, lo:hi]).solution  # Y_l(rᵀ d) = Y_l(d) X
+        out[:, lo - 1:hi - 1] = torch.einsum("jk,nkc->njc", x, rest[:, lo - 1:hi - 1].double())
+    return out.to(rest.dtype)
 
 
 def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
