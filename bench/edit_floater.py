@@ -4,7 +4,8 @@ A floater (a cluster of large, faint Gaussians between a test camera and the obj
 Mipmap-GS levels are finetuned from it as usual (densification on, pseudo ground truth rendered by the base, so
 the levels learn the floater too). The stack is opened the way the Splat view opens it, the floater is selected
 once on the base (a sphere) and deleted; the script counts the Gaussians left inside the floater on every level
-and writes a before/after figure at 1× and ⅛ (the ⅛ panel drawn at ⅛ resolution, shown enlarged).
+and writes a before/after figure (columns) at 1× and ⅛ (rows; the ⅛ panel is drawn at ⅛ resolution and shown
+enlarged).
 
     python3 bench/edit_floater.py --ply BASE.ply --dataset SCENE --out DIR [--json out.json]
 """
@@ -94,6 +95,8 @@ def main() -> int:
     rows = [shots["before"][1.0], shots["after"][1.0]], [shots["before"][0.125], shots["after"][0.125]]
     pad = np.ones((cam.height, 6, 3), np.float32)
     grid = np.concatenate([np.concatenate([a, pad, b], 1) for a, b in rows], 0)
+    up = max(1, 256 // cam.width)  # small datasets: enlarge the figure (nearest, pixels stay visible)
+    grid = np.repeat(np.repeat(grid, up, 0), up, 1)
     figure = out / "floater_before_after.png"
     iio.imwrite(figure, (np.clip(grid, 0, 1) * 255).astype(np.uint8))
 

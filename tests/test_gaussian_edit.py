@@ -266,6 +266,16 @@ def test_rectangle_and_lasso_select_exactly_the_centres_projected_inside():
     assert got.tolist() == expected and 0 < len(expected) < 200
     with pytest.raises(E.EditError, match="at least 3"):
         E.screen_select(means, cam, polygon=[(0, 0), (1, 1)])
+    # footprints: a Gaussian whose centre is 4 px outside is taken once its disc (radius · f / z px) reaches in
+    near = cam.unproject(np.array([[100.0, 50.0], [100.0, 50.0]]), np.array([2.0, 2.0]))
+    m2 = torch.tensor(near, dtype=torch.float32)
+    r_px = np.array([3.0, 5.0])                       # pixel radii: one short of the edge, one past it
+    radii = torch.tensor(r_px * 2.0 / cam.fx)          # world radii at depth 2
+    assert E.screen_select(m2, cam, rect=(104, 0, 200, 100)).tolist() == []
+    assert E.screen_select(m2, cam, rect=(104, 0, 200, 100), radii=radii).tolist() == [1]
+    square = [(104.0, 0.0), (200.0, 0.0), (200.0, 100.0), (104.0, 100.0)]
+    assert E.screen_select(m2, cam, polygon=square, radii=radii).tolist() == [1]
+    assert E.screen_select(means, cam, polygon=tri, radii=torch.zeros(len(means))).tolist() == expected
 
 
 def test_a_rotation_turns_the_view_dependent_colour_with_the_gaussians():

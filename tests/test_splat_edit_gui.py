@@ -73,6 +73,8 @@ def _count(view) -> int:
 
 
 def test_drag_a_rectangle_delete_and_undo_in_the_splat_view(studio):
+    import dearpygui.dearpygui as dpg
+
     from methods.gaussians import edit as E
     from methods.gaussians.demo import demo_ply_path
 
@@ -110,6 +112,12 @@ def test_drag_a_rectangle_delete_and_undo_in_the_splat_view(studio):
     assert changed > 0.02, changed
 
     _keys(studio, "ctrl", "z")
+    assert run_until(studio, lambda: s.position == 1, 5)
+    assert dpg.get_item_configuration(view.editor.tags["history"])["items"][1].startswith("2. (undone) delete")
+    _keys(studio, "ctrl", "shift", "z")                          # redo
+    assert run_until(studio, lambda: s.position == 2, 5)
+    view.editor.go_to("1. select_indices")                       # a click in the history list
+    assert s.position == 1
     _keys(studio, "ctrl", "z")
     assert run_until(studio, lambda: s.position == 0, 5)
     settle(studio, view)

@@ -35,6 +35,9 @@ class EditControls:
                        help="camera: orbit · rectangle/lasso: select by projected centre · sphere/box: press on the "
                             "surface, drag out the radius")
     mode: str = option("set", choices=E.MODES, label="selection", help="how a new selection combines with the old")
+    footprint: bool = option(False, label="by footprint",
+                             help="rectangle/lasso also take Gaussians whose 3-sigma footprint touches the shape, "
+                                  "not only those whose centre is inside")
     floater_opacity: float = option(0.1, min=0.0, max=1.0, widget="slider", label="faint <=",
                                     help="floaters: opacity at most this ...")
     floater_scale: float = option(0.05, min=0.0, max=1.0, widget="slider", label="large >=",
@@ -79,7 +82,8 @@ class SplatEditPanel:
                                                       callback=lambda s, a, u: u(), user_data=cb,
                                                       tag=f"{name}.edit.button.{label.lower()}")
         t["counts"] = dpg.add_text("", parent=parent, tag=f"{name}.edit.counts")
-        t["history"] = dpg.add_listbox([], parent=parent, num_items=6, width=-1, tag=f"{name}.edit.history")
+        t["history"] = dpg.add_listbox([], parent=parent, num_items=6, width=-1, tag=f"{name}.edit.history",
+                                       callback=lambda s, a: self.go_to(a))
         dialogs = {"export": self._file_dialog((".json",), self.export_ops),
                    "save": self._file_dialog((".ply", ".json"), self.save)}
         with dpg.group(horizontal=True, parent=parent):
@@ -164,6 +168,18 @@ class SplatEditPanel:
         return self.run(E.Recolour(hue=self._v("hue"), saturation=self._v("saturation"),
                                    brightness=self._v("brightness")))
 
+    def go_to(self, label: str) -> None:
+        """Undo or redo until the history entry ``label`` ("3. delete") is the last one applied."""
+        s = self.view.source.edit
+        try:
+            target = int(str(label).split(".", 1)[0])
+        except ValueError:
+            return
+        while s is not None and s.position > target and s.undo() is not None:
+            pass
+        while s is not None and s.position < target and s.redo() is not None:
+            pass
+
     def undo(self) -> None:
         s = self.view.source.edit
         if s is not None:
@@ -224,14 +240,16 @@ class SplatEditPanel:
     def handle_input(self, inp: InputFrame, has_focus: bool) -> InputFrame:
         """Keys and the left-button tool drag; returns the input the camera still gets (without the left button
         while a selection tool is on)."""
-        if has_focus and "ctrl" in inp.keys_down:
+        typing = self.form.active() or self.view.form.active()  # Delete in a text field edits the text
+        keys = has_focus and not typing
+        if keys and "ctrl" in inp.keys_down:
             if "z" in inp.keys_pressed:
                 self.redo() if "shift" in inp.keys_down else self.undo()
             if "a" in inp.keys_pressed:
                 self.select_all()
             if "i" in inp.keys_pressed:
                 self.invert()
-        if has_focus and "delete" in inp.keys_pressed:
+        if keys and "delete" in inp.keys_pressed:
             self.delete()
         tool = self._v("tool")
         if tool == "camera":
@@ -269,11 +287,12 @@ class SplatEditPanel:
         pts = np.asarray(points, dtype=np.float64) * k
         mode = self._v("mode")
         if tool in ("rectangle", "lasso"):
+            radii = 3.0 * s.model.log_scales.detach().max(1).values.exp() if self._v("footprint") else None
             if tool == "rectangle" or len(pts) < 3:
                 (ax, ay), (bx, by) = pts[0], pts[-1]
-                idx = E.screen_select(s.model.means, cam, rect=(ax, ay, bx, by))
+                idx = E.screen_select(s.model.means, cam, rect=(ax, ay, bx, by), radii=radii)
             else:
-                idx = E.screen_select(s.model.means, cam, polygon=pts)
+                idx = E.screen_select(s.model.means, cam, polygon=pts, radii=radii)
             return self.run(E.SelectIndices(indices=idx, mode=mode))
         depth = self._depth_at(pts[0], cam)
         center = cam.unproject(pts[:1], np.array([depth]))[0]
@@ -326,7 +345,7 @@ class SplatEditPanel:
             dpg.configure_item(self.tags["history"], items=[])
             dpg.set_value(self.tags["counts"], "")
             return
-        labels = [("" if i < s.position else "(undone) ") + lab for i, lab in enumerate(s.labels())]
+        labels = [f"{i + 1}. " + ("" if i < s.position else "(undone) ") + lab for i, lab in enumerate(s.labels())]
         dpg.configure_item(self.tags["history"], items=labels)
         if labels:
             dpg.set_value(self.tags["history"], labels[max(s.position - 1, 0)])

@@ -530,36 +530,57 @@ def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # ----- screen-space selection (what the Splat view's rectangle and lasso resolve to) -------------------------------
 def screen_select(means: torch.Tensor, camera: "Camera", *, rect: tuple[float, float, float, float] | None = None,
-                  polygon: Any = None) -> torch.Tensor:
+                  polygon: Any = None, radii: torch.Tensor | None = None) -> torch.Tensor:
     """Indices of the Gaussians in front of ``camera`` whose projected centre falls inside ``rect`` (x0, y0, x1, y1
-    in the camera's pixels, any corner order) or inside the lasso ``polygon`` ((K, 2) pixels, even-odd rule). The
-    result goes into :class:`SelectIndices`, so a recorded edit replays exactly without the camera."""
+    in the camera's pixels, any corner order) or inside the lasso ``polygon`` ((K, 2) pixels, even-odd rule). With
+    ``radii`` (world units per Gaussian, e.g. 3 × the largest scale) a Gaussian is also taken when its footprint,
+    the disc of radius ``radii · f / z`` pixels, touches the shape. The result goes into :class:`SelectIndices`, so
+    a recorded edit replays exactly without the camera."""
     import numpy as np
 
     if (rect is None) == (polygon is None):
         raise EditError("screen selection needs a rectangle or a polygon")
     uv, z = camera.project(means.detach().cpu().numpy())
     front = z > camera.near
+    rad = None
+    if radii is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rad = np.where(front, radii.detach().cpu().numpy().astype(np.float64) * camera.fx / z, 0.0)
     if rect is not None:
         x0, y0, x1, y1 = (float(v) for v in rect)
         x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
-        hit = front & (uv[:, 0] >= x0) & (uv[:, 0] <= x1) & (uv[:, 1] >= y0) & (uv[:, 1] <= y1)
+        if rad is None:
+            hit = front & (uv[:, 0] >= x0) & (uv[:, 0] <= x1) & (uv[:, 1] >= y0) & (uv[:, 1] <= y1)
+        else:  # distance from the centre to the rectangle (0 inside) within the footprint's radius
+            dx = np.maximum(np.maximum(x0 - uv[:, 0], uv[:, 0] - x1), 0.0)
+            dy = np.maximum(np.maximum(y0 - uv[:, 1], uv[:, 1] - y1), 0.0)
+            hit = front & (dx * dx + dy * dy <= rad * rad)
         return torch.from_numpy(np.nonzero(hit)[0])
     poly = np.asarray(polygon, dtype=np.float64)
     if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.all(np.isfinite(poly)):
         raise EditError(f"a lasso needs at least 3 finite (x, y) points, got shape {poly.shape}")
     lo, hi = poly.min(0), poly.max(0)
-    cand = np.nonzero(front & np.all(uv >= lo, 1) & np.all(uv <= hi, 1))[0]
+    pad = rad[:, None] if rad is not None else 0.0
+    cand = np.nonzero(front & np.all(uv >= lo - pad, 1) & np.all(uv <= hi + pad, 1))[0]
     x, y = uv[cand, 0].astype(np.float32), uv[cand, 1].astype(np.float32)
     inside = np.zeros(len(cand), dtype=bool)
+    edges = list(zip(poly, np.roll(poly, -1, axis=0)))
     # even-odd rule: count the edges a ray to +x crosses. An edge (a, b) is crossed at height y iff
     # min(ay, by) <= y < max(ay, by); the crossing's x is computed only for the points in that band.
-    for (ax, ay), (bx, by) in zip(poly.astype(np.float32), np.roll(poly, -1, axis=0).astype(np.float32)):
+    for (ax, ay), (bx, by) in ((a.astype(np.float32), b.astype(np.float32)) for a, b in edges):
         if ay == by:
             continue
         band = np.nonzero((y >= min(ay, by)) & (y < max(ay, by)))[0]
         xc = ax + (y[band] - ay) * ((bx - ax) / (by - ay))
         inside[band] ^= x[band] < xc
+    if rad is not None:  # outside, but the footprint reaches an edge
+        r2 = rad[cand] ** 2
+        p = uv[cand]
+        for a, b in edges:
+            ab = b - a
+            t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+            d = p - (a + t[:, None] * ab)
+            inside |= (d * d).sum(1) <= r2
     return torch.from_numpy(cand[inside])
 
 
