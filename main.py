@@ -38,11 +38,11 @@ def _fail(message: str, code: int = 1) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """GUI flags, then every family's commands: a path ("train", "x") goes under the ``train`` group."""
     from app.cli import COMMANDS, add_gui_arguments, run_gui
-    from methods.cli import HelpFormatter
+    from methods.cli import HelpFormatter, OneLineParser
     from methods.plugin import FAMILY_ERRORS, discover_families
 
     top, doc = __doc__.split("\n\n", 1)
-    p = argparse.ArgumentParser(prog="mipstudio", description=top, epilog=doc, formatter_class=HelpFormatter)
+    p = OneLineParser(prog="mipstudio", description=top, epilog=doc, formatter_class=HelpFormatter)
     add_gui_arguments(p)
     p.set_defaults(func=run_gui)
     subs = {(): p.add_subparsers(title="commands", metavar="COMMAND", help="run `mipstudio COMMAND --help`")}

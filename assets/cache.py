@@ -64,7 +64,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, parents: bool = Fa
         raise ValueError(f"atomic_open supports modes 'wb' and 'w', not {mode!r}")
     target = Path(path)
     if parents:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # e.g. a path component is a file: name what was being written
+            raise OSError(e.errno, f"cannot create the folder for {target} ({e.strerror}: {e.filename})") from None
     parent = _check_parent(target)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NoReturn
 
 __all__ = ["HelpFormatter", "parse_wxh", "size_arg", "optional_size_arg", "positive_float", "positive_int",
            "non_negative_int", "comma_list"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the flag and what is wrong) instead of usage + error: every
+    bad input in the project is one line, argparse's too. ``--help`` still prints the full usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

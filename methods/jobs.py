@@ -57,16 +57,25 @@ class FunctionJob:
         return self.fn(progress, should_stop)
 
 
+LAZY_BAR_S = 0.5
+
+
 def run_headless(job: Job, *, stream=None, show_bar: bool = True) -> Any:
     """Run a job in the calling thread with a tqdm progress bar (Ctrl+C cancels cooperatively)."""
     from tqdm import tqdm
 
     stream = stream if stream is not None else sys.stderr
     stop = {"flag": False}
-    bar = tqdm(total=None, desc=job.name, file=stream, disable=not show_bar, dynamic_ncols=True)
-    last = {"t": 0.0}
+    t0 = time.monotonic()
+    bars: list = []  # the bar appears at the first step, or once loading takes a moment: an input that fails at
+    last = {"t": 0.0}  # once leaves its one error line alone on stderr
 
     def on_progress(p: Progress) -> None:
+        if not bars:
+            if p.step < 1 and time.monotonic() - t0 < LAZY_BAR_S:
+                return
+            bars.append(tqdm(total=None, desc=job.name, file=stream, disable=not show_bar, dynamic_ncols=True))
+        bar = bars[0]
         if bar.total != p.total:
             bar.total = p.total
         bar.n = p.step
@@ -85,7 +94,8 @@ def run_headless(job: Job, *, stream=None, show_bar: bool = True) -> Any:
         stop["flag"] = True
         raise
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
 
 
 @contextlib.contextmanager

@@ -231,6 +231,9 @@ class TransformsIntrinsics:
             if w != int(w) or h != int(h):
                 raise DatasetError(f"{self.tpath}: {where} 'w'/'h' must be whole pixels, got {w}x{h}")
             w, h = int(w), int(h)
+            if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:
+                raise DatasetError(f"{self.tpath}: {where} is {w}x{h} pixels; sides above {MAX_IMAGE_SIDE} are not "
+                                   "supported (a wrong 'w'/'h'?)")
         elif size is not None:
             w, h = size
         else:
@@ -251,6 +254,9 @@ class TransformsIntrinsics:
             return Camera.from_c2w_opengl(c2w, fov, w, h)
         raise DatasetError(f"{self.tpath}: {where} has no intrinsics: need 'camera_angle_x' (nerf_synthetic) or "
                            "'fl_x'/'fl_y'/'cx'/'cy'/'w'/'h' (nerfstudio)")
+
+
+MAX_IMAGE_SIDE = 32768  # cameras beyond this are a typo, not a photo: refuse before allocating the image
 
 
 def load_transforms_cameras(path: str | os.PathLike) -> list[Camera]:

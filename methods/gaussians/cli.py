@@ -340,11 +340,11 @@ def run_edit(args: argparse.Namespace) -> int:
         from methods.gaussians.mipmap import MipStack
 
         stack = MipStack.read(src)
-        model = load_ply(src.parent / stack.base)
         try:
-            session: EditSession = StackSession(model, [(lv.scale, load_ply(src.parent / lv.ply))
-                                                        for lv in stack.levels])
-        except EditError as e:
+            model = load_ply(src.parent / stack.base)
+            levels = [(lv.scale, load_ply(src.parent / lv.ply)) for lv in stack.levels]
+            session: EditSession = StackSession(model, levels)
+        except (EditError, ValueError, OSError) as e:
             raise ValueError(f"{src}: {e}") from None
     else:
         model = load_ply(src)

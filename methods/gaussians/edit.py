@@ -99,6 +99,8 @@ class Op(ABC):
         """The operation an ops-file entry describes; anything else is one :class:`EditError` line."""
         if not isinstance(d, dict) or "op" not in d:
             raise EditError(f"an operation must be an object with an 'op' field, got {str(d)[:60]!r}")
+        if not isinstance(d["op"], str):
+            raise EditError(f"'op' must be an operation name, got {str(d['op'])[:40]!r}; known: {', '.join(sorted(OPS))}")
         cls = OPS.get(d["op"])
         if cls is None:
             raise EditError(f"unknown operation {str(d['op'])[:40]!r}; known: {', '.join(sorted(OPS))}")
@@ -190,6 +192,10 @@ class SelectIndices(_Select):
         except (TypeError, ValueError, RuntimeError):
             raise EditError("select_indices: indices must be a list of integers") from None
         if isinstance(self.indices, torch.Tensor) and (self.indices.is_floating_point() or self.indices.is_complex()):
+            raise EditError("select_indices: indices must be integers")
+        if not isinstance(self.indices, torch.Tensor) and not all(
+                isinstance(i, int) and not isinstance(i, bool) or hasattr(i, "__index__") and not isinstance(i, bool)
+                for i in self.indices):
             raise EditError("select_indices: indices must be integers")
         object.__setattr__(self, "indices", idx)
 

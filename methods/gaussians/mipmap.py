@@ -216,14 +216,28 @@ class MipStack:
                 raise ValueError(f"{path}: level {i} scale must be a number, got {s!r}")
             if not MIN_SCALE - 1e-9 <= s <= MAX_SCALE + 1e-9 or abs(s - 1.0) < 1e-9:
                 raise ValueError(f"{path}: level {i} scale {s:g} is outside 1/8..8 or equals the base's 1")
-            levels.append(MipLevel(float(s), str(lv["ply"]), dict(lv.get("metrics") or {})))
+            if not isinstance(lv["ply"], str) or not lv["ply"]:
+                raise ValueError(f"{path}: level {i} 'ply' must be a file name, got {lv['ply']!r}")
+            if not isinstance(lv.get("metrics") or {}, dict):
+                raise ValueError(f"{path}: level {i} 'metrics' must be an object")
+            levels.append(MipLevel(float(s), lv["ply"], dict(lv.get("metrics") or {})))
         scales = [lv.scale for lv in levels]
         if len(set(scales)) != len(scales):
             raise ValueError(f"{path}: duplicate level scales {sorted(scales)}")
         if scales != sorted(scales):
             raise ValueError(f"{path}: levels must be sorted by scale, got {scales}")
-        stack = MipStack(str(doc["base"]), tuple(levels), float(doc.get("base_scale", 1.0)),
-                         str(doc.get("pseudo_gt", "")), str(doc.get("poses", "")), dict(doc.get("meta") or {}))
+        base_scale = doc.get("base_scale", 1.0)
+        if isinstance(base_scale, bool) or not isinstance(base_scale, (int, float)) or not (
+                math.isfinite(base_scale) and base_scale > 0):
+            raise ValueError(f"{path}: 'base_scale' must be a positive number, got {base_scale!r}")
+        for key, kind in (("base", str), ("pseudo_gt", str), ("poses", str), ("meta", dict)):
+            if key in doc and doc[key] is not None and not isinstance(doc[key], kind):
+                raise ValueError(f"{path}: '{key}' must be {'a string' if kind is str else 'an object'}, "
+                                 f"got {str(doc[key])[:40]!r}")
+        if not doc["base"]:
+            raise ValueError(f"{path}: 'base' must name the base PLY")
+        stack = MipStack(doc["base"], tuple(levels), float(base_scale), str(doc.get("pseudo_gt") or ""),
+                         str(doc.get("poses") or ""), dict(doc.get("meta") or {}))
         if check_files:
             for name in [stack.base] + [lv.ply for lv in levels]:
                 if not (path.parent / name).is_file():

@@ -162,6 +162,8 @@ def _fast_vertex(path: Path) -> np.ndarray | None:
             if fmt is None:
                 return None
         elif words[0] == "element" and len(words) == 3 and words[2].isdigit():
+            if any(e[0] == words[1] for e in elements):
+                return None  # a repeated element name: the full parser decides
             elements.append((words[1], int(words[2]), []))
         elif words[0] == "property" and len(elements) > 1:
             continue  # elements after the first are never read here
@@ -176,9 +178,13 @@ def _fast_vertex(path: Path) -> np.ndarray | None:
         return None
     count = elements[0][1]
     dtype = np.dtype([(name, fmt + code) for name, code in elements[0][2]])
-    if os.path.getsize(path) - offset < count * dtype.itemsize:
+    size = os.path.getsize(path) - offset
+    if size < count * dtype.itemsize:
         raise PlyError(path, "data is truncated (the file ends before all vertices); it was cut off while "
                              "copying or writing, re-export or re-copy it")
+    if len(elements) == 1 and size > count * dtype.itemsize:
+        raise PlyError(path, f"{size - count * dtype.itemsize:,} bytes follow the {count:,} vertices the header "
+                             "declares: its vertex count or property types do not match the data; re-export it")
     return np.fromfile(path, dtype=dtype, count=count, offset=offset)
 
 

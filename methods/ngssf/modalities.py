@@ -117,6 +117,14 @@ def _mesh_from_spec(spec: str):
         raise ValueError(f"cannot read mesh {path}: {e}") from None
     if len(getattr(mesh, "faces", [])) == 0:
         raise ValueError(f"{path}: no triangles found")
+    import numpy as np
+
+    v = np.asarray(mesh.vertices, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{path}: {int((~np.isfinite(v)).any(1).sum())} vertices have NaN/Inf coordinates; "
+                         "repair or re-export the mesh")
+    if float(np.ptp(v, axis=0).max()) <= 0.0:
+        raise ValueError(f"{path}: every vertex is at the same point (a degenerate mesh)")
     return mesh
 
 
