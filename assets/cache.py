@@ -69,10 +69,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, parents: bool = Fa
         except OSError as e:  # e.g. a path component is a file: name what was being written
             raise OSError(e.errno, f"cannot create the folder for {target} ({e.strerror}: {e.filename})") from None
     parent = _check_parent(target)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+    remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
-            yield f
+            crash = CRASH_AFTER_BYTES is not None and target.suffix == ".pt" and CRASH_TARGET in ("", target.name)
+            yield _CrashAfter(f, CRASH_AFTER_BYTES) if crash else f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs and assets are meant to be shared
@@ -81,6 +83,78 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, parents: bool = Fa
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Delete temp files of ``target`` left by writers that no longer run (a process killed mid-write: its
+    ``.NAME.PID.*.tmp`` stays behind). Temps of live processes, this one's included, are kept. Returns how many went."""
+    removed = 0
+    for tmp in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        pid = tmp.name[len(target.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+# The crash-safety harness (bench/kill9.py) sets MIPSTUDIO_CRASH_AFTER_BYTES=N in a child process: its next checkpoint
+# (.pt) write, of the file named MIPSTUDIO_CRASH_TARGET if that is set, SIGKILLs the process after N bytes: a kill -9
+# in the middle of the write at a chosen offset.
+CRASH_AFTER_BYTES = int(os.environ["MIPSTUDIO_CRASH_AFTER_BYTES"]) if os.environ.get(
+    "MIPSTUDIO_CRASH_AFTER_BYTES", "").isdigit() else None
+CRASH_TARGET = os.environ.get("MIPSTUDIO_CRASH_TARGET", "")
+
+
+class _CrashAfter(io.RawIOBase):
+    """A write-only file that kills its own process (SIGKILL) once ``limit`` bytes went through."""
+
+    def __init__(self, f: IO, limit: int) -> None:
+        super().__init__()
+        self.f, self.left = f, limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        data = bytes(b)
+        if len(data) >= self.left:
+            import signal
+
+            self.f.write(data[:self.left])
+            self.f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.left -= len(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seekable(self) -> bool:
+        return False
 
 
 def check_output_folder(out: Path, overwrite: bool) -> None:
