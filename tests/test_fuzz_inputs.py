@@ -136,10 +136,11 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def _png_with_size(w: int, h: int, depth: int = 8, colour: int = 2) -> bytes:
+def _png_with_size(w: int, h: int, depth: int = 8, colour: int = 2, data: bool = True) -> bytes:
+    """A PNG whose header says w×h, with 16 zero bytes of pixel data (or none): too little for any real size."""
     ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 16)) + \
-        _png_chunk(b"IEND", b"")
+    idat = _png_chunk(b"IDAT", zlib.compress(b"\0" * 16)) if data else b""
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + idat + _png_chunk(b"IEND", b"")
 
 
 def _cases() -> list[Case]:
@@ -170,7 +171,8 @@ def _cases() -> list[Case]:
             ("count-text", b"element vertex 60", b"element vertex sixty"),
             ("no-x", b"property float x\n", b""), ("no-opacity", b"property float opacity\n", b""),
             ("no-scale_2", b"property float scale_2\n", b""), ("no-rot_3", b"property float rot_3\n", b""),
-            ("no-f_dc_1", b"property float f_dc_1\n", b""), ("x-as-uchar", b"property float x\n", b"property uchar x\n"),
+            ("no-f_dc_1", b"property float f_dc_1\n", b""),
+            ("x-as-uchar", b"property float x\n", b"property uchar x\n"),
             ("x-as-double", b"property float x\n", b"property double x\n"),
             ("type-junk", b"property float y\n", b"property flaot y\n"),
             ("vertex-list-property", b"property float x\n", b"property list uchar float x\n"),
@@ -313,7 +315,7 @@ def _cases() -> list[Case]:
     add("image", "text", image_case(lambda s: b"hello, I am not an image\n"))
     add("image", "huge-dimensions", image_case(lambda s: _png_with_size(200_000, 200_000)))
     add("image", "zero-dimensions", image_case(lambda s: _png_with_size(0, 0)))
-    add("image", "1x1-no-pixel-data", image_case(lambda s: _png_with_size(1, 1)[:-12 - 12 - 16] + _png_chunk(b"IEND", b"")))
+    add("image", "1x1-no-pixel-data", image_case(lambda s: _png_with_size(1, 1, data=False)))
     add("image", "16-bit-broken", image_case(lambda s: _png_with_size(8, 8, depth=16)))
     add("image", "bad-crc", image_case(lambda s: s.png[:29] + b"\0\0\0\0" + s.png[33:]))
 
@@ -356,8 +358,10 @@ def _cases() -> list[Case]:
 
     for label, doc in [("not-json", b"{frames"), ("empty", b""), ("list-of-numbers", [1, 2, 3]),
                        ("no-frames", {"version": 1}), ("frames-empty", {"version": 1, "frames": []}),
-                       ("frame-not-object", {"frames": [3]}), ("position-nan", {"frames": [{"position": [math.nan] * 3}]}),
-                       ("position-2d", {"frames": [{"position": [0, 1]}]}), ("position-text", {"frames": [{"position": "up"}]})]:
+                       ("frame-not-object", {"frames": [3]}),
+                       ("position-nan", {"frames": [{"position": [math.nan] * 3}]}),
+                       ("position-2d", {"frames": [{"position": [0, 1]}]}),
+                       ("position-text", {"frames": [{"position": "up"}]})]:
         add("path", label, path_case(doc))
 
     # --- meshes (OBJ), through `train ngssf --modality mesh` ------------------------------------------------------
@@ -474,7 +478,8 @@ def test_a_malformed_input_is_one_line_and_writes_nothing(case: Case, seeds: See
     assert word.lower() in lines[0].lower(), f"the line does not name {word!r}: {lines[0]}"
     assert _snapshot(out) == before, "the output folder changed"
     after_inputs = _snapshot(seeds.root)
-    changed = [k for k in inputs_before if not Path(k).name.startswith("case") and after_inputs.get(k) != inputs_before[k]]
+    changed = [k for k in inputs_before
+               if not Path(k).name.startswith("case") and after_inputs.get(k) != inputs_before[k]]
     assert not changed, f"inputs modified: {changed}"
     assert not [k for k in after_inputs if ".tmp" in k]
 

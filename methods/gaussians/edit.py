@@ -100,7 +100,8 @@ class Op(ABC):
         if not isinstance(d, dict) or "op" not in d:
             raise EditError(f"an operation must be an object with an 'op' field, got {str(d)[:60]!r}")
         if not isinstance(d["op"], str):
-            raise EditError(f"'op' must be an operation name, got {str(d['op'])[:40]!r}; known: {', '.join(sorted(OPS))}")
+            raise EditError(f"'op' must be an operation name, got {str(d['op'])[:40]!r}; "
+                            f"known: {', '.join(sorted(OPS))}")
         cls = OPS.get(d["op"])
         if cls is None:
             raise EditError(f"unknown operation {str(d['op'])[:40]!r}; known: {', '.join(sorted(OPS))}")
@@ -510,20 +511,34 @@ def rotate_sh_rest(rest: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     old one towards ``d``. Each band l is closed under rotation, so its (2l+1)² matrix is found by least squares
     from the basis at 64 spread directions and at the same directions turned back (exact up to float64 round-off,
     whatever the basis's sign conventions)."""
-    from render.splat.sh import sh_basis
-
     degree = int(round(math.sqrt(rest.shape[1] + 1))) - 1
-    k = torch.arange(64, dtype=torch.float64) + 0.5          # a Fibonacci sphere
-    z = 1 - 2 * k / 64
-    phi = math.pi * (1 + 5 ** 0.5) * k
-    d = torch.stack([(1 - z * z).sqrt() * phi.cos(), (1 - z * z).sqrt() * phi.sin(), z], -1)
-    a, b = sh_basis(d, degree), sh_basis(d @ r.double(), degree)   # rows: Y(d) and Y(rᵀ d)
     out = rest.double().clone()
-    for band in range(1, degree + 1):
+    for band, x in enumerate(_sh_band_rotations(degree, r.double()), start=1):
         lo, hi = band * band, (band + 1) ** 2                # basis columns of the band; sh_rest rows lo-1..hi-2
-        x = torch.linalg.lstsq(a[:, lo:hi], b[:, lo:hi]).solution  # Y_l(rᵀ d) = Y_l(d) X
         out[:, lo - 1:hi - 1] = torch.einsum("jk,nkc->njc", x, rest[:, lo - 1:hi - 1].double())
     return out.to(rest.dtype)
+
+
+_SH_ROTATIONS: dict[tuple[int, bytes], list[torch.Tensor]] = {}
+
+
+def _sh_band_rotations(degree: int, r: torch.Tensor) -> list[torch.Tensor]:
+    """Per band 1..degree, X with Y_l(rᵀ d) = Y_l(d) X. Cached per rotation: LAPACK's least squares can differ in
+    the last bit with the thread count it happens to get, and a redo must equal the first apply bit for bit."""
+    key = (degree, r.numpy().tobytes())
+    if key not in _SH_ROTATIONS:
+        from render.splat.sh import sh_basis
+
+        k = torch.arange(64, dtype=torch.float64) + 0.5          # a Fibonacci sphere
+        z = 1 - 2 * k / 64
+        phi = math.pi * (1 + 5 ** 0.5) * k
+        d = torch.stack([(1 - z * z).sqrt() * phi.cos(), (1 - z * z).sqrt() * phi.sin(), z], -1)
+        a, b = sh_basis(d, degree), sh_basis(d @ r, degree)     # rows: Y(d) and Y(rᵀ d)
+        if len(_SH_ROTATIONS) >= 256:
+            _SH_ROTATIONS.pop(next(iter(_SH_ROTATIONS)))
+        cols = [slice(band * band, (band + 1) ** 2) for band in range(1, degree + 1)]
+        _SH_ROTATIONS[key] = [torch.linalg.lstsq(a[:, c], b[:, c]).solution for c in cols]
+    return _SH_ROTATIONS[key]
 
 
 def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -628,13 +643,22 @@ class EditSession:
         """Apply ``op`` (raises :class:`EditError`, changing nothing, when it cannot); clears the redo tail."""
         if op.needs_selection and not bool((self.selection & self.alive).any()):
             raise EditError(f"{op.kind}: the selection is empty; select Gaussians first")
+        before = self._before_apply(op)
         delta = op.apply(self)
         del self.history[self.position:]
         self.history.append((op, delta))
+        self._after_apply(before)
         self.position = len(self.history)
         self._bound()
         self.revision += 1
         return delta
+
+    def _before_apply(self, op: Op) -> Any:
+        """Hook (a stack's levels): what must be read before ``op`` changes the model."""
+        return None
+
+    def _after_apply(self, before: Any) -> None:
+        """Hook: runs once the new history entry is appended."""
 
     @locked
     def undo(self) -> Op | None:

@@ -205,7 +205,8 @@ class SplatSource:
             raise EditError("nothing is being edited: select or delete Gaussians first")
         alive = edit.counts[0]
         if isinstance(edit, StackSession):
-            assert self.mip_stack is not None
+            if self.mip_stack is None:
+                raise EditError("the stack's mipmap.json is gone from the view; open the stack again")
             path = save_stack(edit, self.mip_stack, out)
             return f"wrote {path} and {len(edit.levels) + 1} PLYs ({alive:,} Gaussians in the base)"
         if not out.lower().endswith(".ply"):

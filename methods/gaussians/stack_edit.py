@@ -96,19 +96,12 @@ class StackSession(EditSession):
                        for scale, m in levels]
         self.followed: list[list[list[Delta]]] = []  # per history entry: per level, the deltas it applied
 
-    @locked
-    def apply(self, op: Op) -> Delta:
-        if op.needs_selection and not bool((self.selection & self.alive).any()):
-            raise EditError(f"{op.kind}: the selection is empty; select Gaussians first")
-        level_op = self._for_levels(op)
-        delta = op.apply(self)
-        del self.history[self.position:], self.followed[self.position:]
-        self.history.append((op, delta))
+    def _before_apply(self, op: Op) -> Op:
+        return self._for_levels(op)
+
+    def _after_apply(self, level_op: Op) -> None:
+        del self.followed[len(self.history) - 1:]  # the redo tail the new entry replaced
         self.followed.append([self._follow(lv, corr, level_op) for _, lv, corr in self.levels])
-        self.position = len(self.history)
-        self._bound()
-        self.revision += 1
-        return delta
 
     @locked
     def undo(self) -> Op | None:
