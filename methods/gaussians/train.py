@@ -186,6 +186,8 @@ class GaussianTrainer:
                 self._refresh_3d_filter()
             self.optimizer = make_optimizer(self.model, self.extent, config.lr)
         self.stats = DensifyStats.zeros(self.model.num_gaussians, self.device)
+        if resume is not None:
+            self._restore_state(self._resumed_state)
         # views render snapshots (copied under the lock once per revision), never the live model
         self.live = SnapshotPublisher(lambda: self.model, self.lock, clone=lambda m: m.clone(), info_fn=lambda: {
             "step": self.iteration, "method": config.method, "preset": config.name,
@@ -231,7 +233,33 @@ class GaussianTrainer:
         except (ValueError, KeyError, RuntimeError) as e:
             raise CheckpointError(f"{path}: optimizer state does not fit the model ({e})") from None
         self.iteration = int(payload["iteration"])
+        self._resumed_state = payload.get("state") if isinstance(payload.get("state"), dict) else None
         return model, opt
+
+    def _state(self) -> dict[str, Any]:
+        """Everything besides model and optimiser that the next steps depend on, so a resumed run continues exactly
+        as an uninterrupted one: the view order (shuffle RNG and the epoch's remaining views), densification's
+        generator and gradient statistics, and the history."""
+        return {"rng": self._rng.getstate(), "gen": self._gen.get_state(), "stack": list(self._stack),
+                "stats": {k: getattr(self.stats, k).detach().cpu().clone() for k in ("grad_accum", "count",
+                                                                                      "max_radii")},
+                "history": {k: list(v) for k, v in self.history.items()}, "last_densify": dict(self.last_densify)}
+
+    def _restore_state(self, state: dict[str, Any] | None) -> None:
+        if not state:  # a checkpoint from before the state was saved: resumes with fresh statistics and order
+            return
+        try:
+            self._rng.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["rng"]))
+            self._gen.set_state(state["gen"])
+            self._stack = [int(i) for i in state["stack"]]
+            for k in ("grad_accum", "count", "max_radii"):
+                setattr(self.stats, k, state["stats"][k].to(self.device))
+            self.history = {k: list(v) for k, v in state["history"].items()}
+            self.last_densify = dict(state["last_densify"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"training state in the checkpoint is damaged ({e}); start a new run") from None
+        if len(self.stats) != self.model.num_gaussians:
+            raise CheckpointError("training state in the checkpoint does not match its model; start a new run")
 
     # ----- one step -----------------------------------------------------------------------------------------------
     def _next_view(self) -> int:
@@ -292,7 +320,8 @@ class GaussianTrainer:
         """Atomically write model, optimizer state, iteration and config to ``out_dir/checkpoint.pt``."""
         with self.lock:
             payload = {"model": self.model.to_payload(), "optimizer": self.optimizer.state_dict(),
-                       "iteration": self.iteration, "config": self.config.to_dict(), "extent": self.extent}
+                       "iteration": self.iteration, "config": self.config.to_dict(), "extent": self.extent,
+                       "state": self._state()}
             return save_checkpoint(self.out_dir / CHECKPOINT_NAME, payload, kind=CHECKPOINT_KIND,
                                    version=CHECKPOINT_VERSION)
 
