@@ -44,7 +44,6 @@ class Seeds:
         import torch
 
         import main
-        from methods.gaussians.edit import EditSession  # noqa: F401 - the ops seed below is an edit list
         from methods.gaussians.mipmap import MipLevel, MipStack
         from methods.gaussians.ply import load_ply, save_ply
         from methods.io import save_checkpoint
