@@ -347,20 +347,17 @@ class JobHandle:
             if acquired and gate is not None:
                 gate.release()
             self.job = None  # a finished job's model, optimiser and data go; the handle keeps its record
-            release_freed_memory()
             self._done.set()
+            release_freed_memory()
 
 
 FinishedCallback = Callable[[JobHandle], None]
 
 
 def release_freed_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``). Each job runs on a thread
-    of its own, and glibc keeps what a thread's arena freed for reuse, so a long session of jobs grows the resident
-    size without this; elsewhere it only collects."""
-    import gc
-
-    gc.collect()
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``; ctypes releases the GIL, so the UI keeps
+    drawing). Each job runs on a thread of its own, and glibc keeps what a thread's arena freed for reuse, so a long
+    session of jobs grows the resident size without this; elsewhere it does nothing."""
     try:
         import ctypes
 

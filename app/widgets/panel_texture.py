@@ -14,6 +14,9 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 
 
+STAGE_FRAMES = 2
+
+
 class PanelTexture:
     def __init__(self, registry: int | str, parent: int | str, width: int, height: int,
                  rest_s: float = 0.3) -> None:
@@ -25,6 +28,7 @@ class PanelTexture:
         self.still = dpg.add_dynamic_texture(self.width, self.height, self.buffer, parent=registry)
         self.image = dpg.add_image(self.raw, parent=parent, width=self.width, height=self.height)
         self._showing = "raw"
+        self._staged = 0  # frames since the still texture got the current frame
         self._last_frame = time.monotonic()
 
     @property
@@ -35,6 +39,7 @@ class PanelTexture:
     def show(self, rgba: np.ndarray) -> None:
         """Display a new (height, width, 4) float32 frame."""
         np.copyto(self.buffer, rgba.reshape(-1))
+        self._staged = 0
         if self._showing != "raw":
             dpg.configure_item(self.image, texture_tag=self.raw)
             self._showing = "raw"
@@ -43,9 +48,12 @@ class PanelTexture:
     def tick(self) -> None:
         """Call once per UI frame: show the still texture once no frame came for ``rest_s``."""
         if self._showing == "raw" and time.monotonic() - self._last_frame > self.rest_s:
-            dpg.set_value(self.still, self.buffer)
-            dpg.configure_item(self.image, texture_tag=self.still)
-            self._showing = "still"
+            if self._staged == 0:  # a dynamic texture uploads with a later frame: switch only once it has
+                dpg.set_value(self.still, self.buffer)
+            self._staged += 1
+            if self._staged > STAGE_FRAMES:
+                dpg.configure_item(self.image, texture_tag=self.still)
+                self._showing = "still"
 
     def destroy(self) -> None:
         for tag in (self.image, self.raw, self.still):
