@@ -9,6 +9,7 @@ PLYs and CLI outputs use it too), kept here because ``assets`` sits below ``meth
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import os
 import re
@@ -89,7 +90,7 @@ def remove_stale_temps(target: Path) -> int:
     """Delete temp files of ``target`` left by writers that no longer run (a process killed mid-write: its
     ``.NAME.PID.*.tmp`` stays behind). Temps of live processes, this one's included, are kept. Returns how many went."""
     removed = 0
-    for tmp in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         pid = tmp.name[len(target.name) + 2:].split(".", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
@@ -97,10 +98,6 @@ def remove_stale_temps(target: Path) -> int:
             tmp.unlink()
             removed += 1
     return removed
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def _alive(pid: int) -> bool:

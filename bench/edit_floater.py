@@ -90,7 +90,7 @@ def main() -> int:
     s.apply(E.Delete())
     after = {sc: inside(lv.display(tint=False)) for sc, lv in levels.items()}
     shots["after"] = {rate: draw(rate) for rate in (1.0, 0.125)}
-    changed = {rate: float(np.abs(shots["after"][rate] - shots["before"][rate]).max(-1).__gt__(0.05).mean())
+    changed = {rate: float((np.abs(shots["after"][rate] - shots["before"][rate]).max(-1) > 0.05).mean())
                for rate in (1.0, 0.125)}
     rows = [shots["before"][1.0], shots["after"][1.0]], [shots["before"][0.125], shots["after"][0.125]]
     pad = np.ones((cam.height, 6, 3), np.float32)

@@ -61,6 +61,7 @@ class SplatEditPanel:
         self._held = False
         self._listed = (-1, -1)
         self.pending_save: str | None = None              # a save that would replace the original: confirm first
+        self._edit_error = ""                             # the line the last failed edit showed
 
     # ----- widgets --------------------------------------------------------------------------------------------
     def build(self, parent: int | str) -> None:
@@ -135,14 +136,20 @@ class SplatEditPanel:
             try:
                 s.apply(op)
             except E.EditError as e:
-                self.view.show_error(one_line(e))
+                self._show_edit_error(e)
                 return False
         self._clear_edit_error()
         return True
 
     def _clear_edit_error(self) -> None:
-        if self.view.error_text and ":" in self.view.error_text and self.view.error_text.split(":")[0] in E.OPS:
+        """A successful edit clears the line an earlier edit left (not a file or backend problem)."""
+        if self._edit_error and self.view.error_text == self._edit_error:
             self.view.clear_error()
+        self._edit_error = ""
+
+    def _show_edit_error(self, e: Exception) -> None:
+        self._edit_error = one_line(e)
+        self.view.show_error(self._edit_error)
 
     def _scene_radius(self) -> float:
         return float(self.view.source.framing().radius)
