@@ -280,3 +280,14 @@ def test_the_scale_space_view_source_shows_a_miner_field():
     blurred = src.render(RenderRequest(64, 64, zoom=1.0, options=ScaleSpaceOptions(variance=4e-3, antialias=False,
                                                                                    ellipse=False))).image
     assert np.abs(np.diff(blurred, axis=1)).mean() < 0.8 * np.abs(np.diff(sharp, axis=1)).mean()
+
+
+def test_speedup_lines_give_a_ratio_when_both_reached_and_a_lower_bound_when_the_baseline_did_not():
+    from methods.miner.evaluate import speedups
+
+    rows = {"miner-paper": {"seconds_to": {"30": 10.0, "35": 50.0, "40": None}},
+            "baseline": {"seconds_to": {"30": 80.0, "35": None, "40": None}, "train_s": 600.0}}
+    lines = speedups(rows)
+    assert lines == ["miner-paper reaches 30 dB 8.0x sooner than the baseline",
+                     "miner-paper reaches 35 dB at least 12.0x sooner than the baseline (which did not reach it in "
+                     "600 s)"]
