@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import itertools
 import json
 import os
@@ -220,7 +221,9 @@ def main() -> int:
                              "p50_ms": round(float(np.percentile(window, 50)), 2),
                              "p95_ms": round(float(np.percentile(window, 95)), 2),
                              "max_ms": round(float(window.max()), 1), "frames": len(frame_ms),
-                             "views": len(studio.views), "jobs_running": studio.jobs.active_count})
+                             "views": len(studio.views), "jobs_running": studio.jobs.active_count,
+                             # what grows, if RSS does: UI items (textures, drawings) or Python objects
+                             "ui_items": len(dpg.get_all_items()), "py_objects": len(gc.get_objects())})
                 frame_ms, last_sample = [], now
                 print(json.dumps(rows[-1]), flush=True)
         if handle is not None:

@@ -128,3 +128,60 @@ def test_miner_cancel_and_resume_equal_an_uninterrupted_run(tmp_path):
     resumed.run(lambda p: None, lambda: False)
     for j in straight.model.levels:
         assert torch.equal(straight.model.reconstruct(j), resumed.model.reconstruct(j)), j
+
+
+def test_mipmap_finetune_cancel_and_resume_equal_an_uninterrupted_job(scene, tmp_path):
+    """The stack job: cancelled inside its second level, resumed in the same folder (the first level kept, the
+    second continued from its checkpoint); the levels equal an uninterrupted job's, and the losses step by step."""
+    from methods.gaussians.config import TRAIN_PRESETS
+    from methods.gaussians.mipmap import FinetuneStackJob, MipmapVariant, MipStack
+    from methods.gaussians.ply import load_ply, save_ply
+    from methods.gaussians.train import GaussianTrainer
+    from methods.jobs import JobCancelled, torch_threads
+
+    base = GaussianTrainer.from_path(scene, replace(TRAIN_PRESETS["test_tiny"], method="mip", iterations=30,
+                                                    out_dir=str(tmp_path / "base"), threads=1))
+    base.run(lambda p: None, lambda: False)
+    ply = save_ply(base.model, tmp_path / "base.ply")
+    variant = MipmapVariant(base="mip", iterations=30)          # densifies (scaled to 30 steps), 3D filter on
+    k = 30 + random.Random("mipmap").randrange(5, 25)             # a global step inside the second level
+
+    def job(out: str, resume: bool = False) -> FinetuneStackJob:
+        return FinetuneStackJob(str(ply), str(scene), str(tmp_path / out), scales=(0.25, 0.5), variant=variant,
+                                resume=resume)
+    with torch_threads(1):
+        full, full_progress, never = _cancel_at(10 ** 9)
+        job("a").run(full_progress, never)
+        losses, progress, stop = _cancel_at(k)
+        with pytest.raises(JobCancelled):
+            job("b").run(progress, stop)
+        assert [lv.scale for lv in MipStack.read(tmp_path / "b" / "mipmap.json").levels] == [0.25]
+        rest, progress2, never2 = _cancel_at(10 ** 9)
+        job("b", resume=True).run(progress2, never2)
+    assert min(rest) > k and {**losses, **rest} == full   # nothing redone, and the same loss at every step
+    for name in ("levels/x1_4.ply", "levels/x1_2.ply"):
+        a, b = load_ply(tmp_path / "a" / name), load_ply(tmp_path / "b" / name)
+        assert a.num_gaussians == b.num_gaussians, name
+        for key, p in a.params().items():
+            assert torch.equal(p, b.params()[key]), (name, key)
+
+
+def test_mipmap_finetune_resume_refuses_other_settings_and_a_folder_without_a_job(scene, tmp_path):
+    import main
+
+    out = tmp_path / "stack"
+    rc = main.main(["finetune", "gaussians", "--ply", str(tmp_path / "x.ply"), "--dataset", str(scene), "--out",
+                    str(out), "--resume"])
+    assert rc == 1
+    from methods.gaussians.mipmap import FinetuneStackJob, MipmapVariant
+    from methods.gaussians.model import GaussianModel
+    from methods.gaussians.ply import save_ply
+
+    ply = save_ply(GaussianModel.random_in_box(50, -0.5, 0.5, seed=0), tmp_path / "b.ply")
+    with pytest.raises(ValueError, match="holds no finetune.json"):
+        FinetuneStackJob(str(ply), str(scene), str(out), scales=(0.5,), resume=True).run(lambda p: None, lambda: False)
+    FinetuneStackJob(str(ply), str(scene), str(out), scales=(0.5,),
+                     variant=MipmapVariant(iterations=2, densify=False)).run(lambda p: None, lambda: False)
+    with pytest.raises(ValueError, match="other scales, variant"):
+        FinetuneStackJob(str(ply), str(scene), str(out), scales=(0.25,), resume=True).run(lambda p: None,
+                                                                                          lambda: False)

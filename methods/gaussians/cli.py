@@ -275,6 +275,9 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opacity-reset", action="store_true",
                    help="reproduce the release's opacity reset at step 2 on white backgrounds (off by default)")
     p.add_argument("--out", required=True, metavar="DIR", help="stack folder: levels/*.ply + mipmap.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a cancelled or killed job in --out (same settings): finished levels are kept, the "
+                        "running one continues from its checkpoint")
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -287,7 +290,8 @@ def run_finetune(args: argparse.Namespace) -> int:
                             poses=args.poses, source=args.source, position_lr=args.position_lr,
                             densify=not args.no_densify, opacity_reset=args.opacity_reset, iterations=args.iterations)
     job = FinetuneStackJob(args.ply, str(_dataset_root(args)), args.out, scales=args.scales, variant=variant,
-                           base_scale=args.base_scale, white_background=not args.black_background)
+                           base_scale=args.base_scale, white_background=not args.black_background,
+                           resume=args.resume)
     result = run_headless(job)
     print(f"wrote {result['stack']} (levels {', '.join(f'{s:g}' for s in result['levels'])})")
     for lv in job.stack.levels if job.stack else ():

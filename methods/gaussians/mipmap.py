@@ -249,10 +249,11 @@ class MipStack:
 def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method: str = "3dgs",
                    white_background: bool = True, iterations: int = 1000, position_lr: str = "released",
                    reset_at_start: bool = False, densify: bool = True, out_dir: str = "", progress=None,
-                   should_stop=None, seed: int = 0) -> tuple[Any, dict]:
+                   should_stop=None, seed: int = 0, resume: str | Path | None = None) -> tuple[Any, dict]:
     """Finetune a copy of ``base_model`` so that, seen by ``cameras`` (at the target scale), it renders
     ``targets`` (N, h, w, 3); returns (model, the trainer's summary). ``position_lr``: "released" (0: positions
-    move only by densification) or "schedule" (the 3DGS log-linear schedule over the run)."""
+    move only by densification) or "schedule" (the 3DGS log-linear schedule over the run). ``resume``: the
+    trainer checkpoint of a cancelled run of this same level, continued exactly."""
     from dataclasses import replace
 
     from methods.datasets.nerf_synthetic import Dataset
@@ -278,7 +279,8 @@ def finetune_level(base_model, cameras: Sequence, targets: np.ndarray, *, method
     t = np.asarray(targets, np.float32)
     ds = Dataset(images=t, alphas=np.ones(t.shape[:3], np.float32), cameras=list(cameras), paths=[], split="pseudo",
                  scale=1.0, background=bg, root=Path(out_dir or "."))
-    trainer = GaussianTrainer(cfg, ds, None, init_model=base_model, name=f"Mipmap-GS level ({len(ds)} views)")
+    trainer = GaussianTrainer(cfg, ds, None, init_model=base_model, name=f"Mipmap-GS level ({len(ds)} views)",
+                              resume=resume)
     summary = trainer.run(progress or (lambda p: None), should_stop or (lambda: False))
     return trainer.model, summary
 
@@ -420,7 +422,12 @@ class FinetuneStackJob:
     ``dataset`` provides the poses (``variant.poses``: its test views as the paper, its training views, or ``free``
     = training views + new poses around the scene) at the scale the base was trained at (``base_scale``), the
     training images for ``source="real"``, and the true images for the ``oracle`` pseudo-GT. Each finished level
-    is written (PLY, then the stack file) before the next starts, so a cancelled job keeps the finished levels."""
+    is written (PLY, then the stack file) before the next starts, so a cancelled job keeps the finished levels.
+
+    ``resume`` continues a cancelled (or killed) job in the same ``out_dir``: finished levels are kept and the level
+    that was running goes on from its trainer checkpoint (``runs/x<s>/checkpoint.pt``), so the result equals an
+    uninterrupted job's. The settings recorded in ``finetune.json`` must match; the pseudo-GT is made again (it is
+    deterministic)."""
 
     base_ply: str
     dataset: str
@@ -430,6 +437,7 @@ class FinetuneStackJob:
     base_scale: float = 1.0
     white_background: bool = True
     name: str = "finetune Mipmap-GS stack"
+    resume: bool = False
     stack: MipStack | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -444,20 +452,54 @@ class FinetuneStackJob:
         return load_nerf_synthetic(self.dataset, "test", scale=self.base_scale * scale,
                                    white_background=self.white_background).images
 
+    def settings(self) -> dict[str, Any]:
+        """What the job's result depends on (``finetune.json``; a resume must match it)."""
+        import hashlib
+
+        return {"base_sha256": hashlib.sha256(Path(self.base_ply).read_bytes()).hexdigest(),
+                "dataset": str(Path(self.dataset).resolve()), "scales": list(self.scales),
+                "base_scale": self.base_scale, "white_background": self.white_background,
+                "variant": asdict(self.variant)}
+
+    def _finished_levels(self, out: Path, settings: dict[str, Any]) -> dict[float, MipLevel]:
+        """The levels a cancelled job with these settings finished in ``out`` (resume), by scale."""
+        record = out / "finetune.json"
+        if not record.is_file():
+            raise ValueError(f"--resume: {out} holds no finetune.json, so there is no job of this kind to continue; "
+                             f"run without --resume")
+        try:
+            was = json.loads(record.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"--resume: {record} is unreadable ({e}); run without --resume") from None
+        differ = sorted(k for k in settings if not isinstance(was, dict) or was.get(k) != settings[k])
+        if differ:
+            raise ValueError(f"--resume: {out} was finetuned with other {', '.join(differ)}; use the same settings "
+                             f"or a new --out")
+        finished = was.get("finished")
+        stack_file = out / "mipmap.json"
+        if not isinstance(finished, list) or not finished or not stack_file.is_file():
+            return {}
+        return {lv.scale: lv for lv in MipStack.read(stack_file).levels if lv.scale in finished}
+
     def run(self, progress, should_stop) -> dict:
         import shutil
         import time
 
+        from assets.cache import atomic_write_bytes
         from methods.gaussians.ply import load_ply, save_ply
         from methods.jobs import JobCancelled, Progress
 
         v = self.variant
         out = Path(self.out_dir)
+        settings = self.settings()
+        done = self._finished_levels(out, settings) if self.resume else {}
         (out / "levels").mkdir(parents=True, exist_ok=True)
         base = load_ply(self.base_ply)
         base_copy = out / "base.ply"
-        if Path(self.base_ply).resolve() != base_copy.resolve():
+        if Path(self.base_ply).resolve() != base_copy.resolve() and not (self.resume and base_copy.is_file()):
             shutil.copyfile(self.base_ply, base_copy)
+        record = out / "finetune.json"
+        atomic_write_bytes(record, json.dumps({**settings, "finished": sorted(done)}, indent=1).encode())
         cams, real = pose_set(self.dataset, v.poses, self.base_scale, self.white_background)
         total = len(self.scales) * v.iterations
         progress(Progress(0, total, message=f"rendering {len(cams)} base views"))
@@ -469,6 +511,14 @@ class FinetuneStackJob:
         for k, s in enumerate(self.scales):
             if should_stop():
                 raise JobCancelled()
+            level_dir = out / "runs" / f"x{scale_label(s).replace('/', '_')}"
+            if s in done and (out / done[s].ply).is_file():
+                levels.append(done[s])
+                progress(Progress((k + 1) * v.iterations, total, message=f"level x{scale_label(s)}: finished before"))
+                continue
+            checkpoint = level_dir / "checkpoint.pt"
+            if not self.resume:
+                checkpoint.unlink(missing_ok=True)  # an older job's: a later resume must not continue it
             zoom_in = s > 1
             kind = v.pseudo_in if zoom_in else v.pseudo_out
             level_cams = [c.scaled(s) for c in cams]
@@ -483,10 +533,10 @@ class FinetuneStackJob:
 
             model, summary = finetune_level(base, level_cams, targets, method=v.base,
                                             white_background=self.white_background, iterations=v.iterations,
-                                            out_dir=str(out / "runs" / f"x{scale_label(s).replace('/', '_')}"),
-                                            progress=level_progress, should_stop=should_stop,
-                                            densify=v.densify, position_lr=v.position_lr,
-                                            reset_at_start=v.opacity_reset)
+                                            out_dir=str(level_dir), progress=level_progress,
+                                            should_stop=should_stop, densify=v.densify, position_lr=v.position_lr,
+                                            reset_at_start=v.opacity_reset,
+                                            resume=checkpoint if self.resume and checkpoint.is_file() else None)
             if summary.get("cancelled"):
                 raise JobCancelled()
             name = f"levels/x{scale_label(s).replace('/', '_')}.ply"
@@ -498,4 +548,6 @@ class FinetuneStackJob:
                                   {"method": v.base, "dataset": str(self.dataset),
                                    **{k: x for k, x in asdict(v).items() if k != "base"}})
             self.stack.write(out / "mipmap.json")
+            atomic_write_bytes(record, json.dumps({**settings, "finished": [lv.scale for lv in levels]},
+                                                  indent=1).encode())
         return {"stack": str(out / "mipmap.json"), "levels": [lv.scale for lv in levels]}

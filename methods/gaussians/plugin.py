@@ -49,6 +49,9 @@ class FinetuneStackOptions:
     opacity_reset: bool = option(False, label="opacity reset at step 2 (quirk)",
                                  help="the release resets opacities once at step 2 on white backgrounds")
     out_dir: str = option("", label="output folder", help="empty = <cache>/runs/mipmap-<time>")
+    resume: bool = option(False, label="continue in the output folder",
+                          help="a cancelled job with the same settings: keep its finished levels and continue the "
+                               "running one from its checkpoint")
 
 
 def _finetune_job(o: FinetuneStackOptions):
@@ -75,8 +78,10 @@ def _finetune_job(o: FinetuneStackOptions):
     variant = MipmapVariant(base=o.method, pseudo_out=o.pseudo_gt_out, pseudo_in=o.pseudo_gt_in, poses=o.poses,
                             source=o.source, position_lr=o.position_lr, densify=o.densify,
                             opacity_reset=o.opacity_reset, iterations=o.iterations)
+    if o.resume and not o.out_dir.strip():
+        raise ValueError("continue in the output folder: name the output folder of the job to continue")
     return FinetuneStackJob(os.path.expanduser(o.base_ply.strip()), root, out, scales=scales, variant=variant,
-                            base_scale=o.base_scale)
+                            base_scale=o.base_scale, resume=o.resume)
 
 
 def _train_job(o: TrainGaussiansOptions):
