@@ -48,7 +48,28 @@ def _loaders() -> dict[str, Callable[[Path], object]]:
     from methods.ngssf.train import load_field
 
     return {"miner": load_miner, "ngssf": load_field, "gaussians": load_trained_model, "nerf360": load_nerf360,
-            "gaussiansr": load_sr_model, "neural_texture": load_texture_field}
+            "gaussiansr": load_sr_model, "neural_texture": load_texture_field, "mipmap": _load_stack}
+
+
+def _load_stack(path: Path) -> object:
+    """A Mipmap-GS stack loads when its mipmap.json reads and every PLY it names loads."""
+    from methods.gaussians.mipmap import MipStack
+    from methods.gaussians.ply import load_ply
+
+    stack = MipStack.read(path)
+    return [load_ply(path.parent / name) for name in [stack.base] + [lv.ply for lv in stack.levels]]
+
+
+def _finetune(o: Path, img: Path, *extra: str) -> list[str]:
+    """``finetune gaussians`` of a small random base (made next to the test image) on the tiny scene."""
+    base = img.parent / "base.ply"
+    if not base.exists():
+        from methods.gaussians.model import GaussianModel
+        from methods.gaussians.ply import save_ply
+
+        save_ply(GaussianModel.random_in_box(400, -0.6, 0.6, seed=0), base)
+    return ["finetune", "gaussians", "--ply", str(base), "--preset", "tiny", "--scales", "1/4,1/2", "--iterations",
+            "20", "--out", str(o), *extra]
 
 
 def families() -> dict[str, Family]:
@@ -86,6 +107,7 @@ def families() -> dict[str, Family]:
                              lambda o, img: ["train", "gaussiansr", "--preset", "test_tiny", "--iterations", "15",
                                              "--out", str(o), "--resume", str(o / "checkpoint.pt")],
                              load["gaussiansr"]),
+        "mipmap": Family(_finetune, "mipmap.json", lambda o, img: _finetune(o, img, "--resume"), load["mipmap"]),
     }
 
 
@@ -165,7 +187,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=50, help="kills per family")
     ap.add_argument("--families", default=",".join(["miner", "ngssf", "neural_texture", "gaussians", "nerf360",
-                                                     "gaussiansr"]))
+                                                     "gaussiansr", "mipmap"]))
     ap.add_argument("--out", default="", help="work folder (default: a temp folder)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default="")
