@@ -386,7 +386,9 @@ class JobManager:
 
     ``max_concurrent`` (None = unlimited) keeps extra jobs QUEUED until a slot frees, which matters when training
     and rendering share two CPU cores. ``on_finished`` callbacks run on the worker thread right after a job ends
-    (never touch Dear PyGui from them; flag work for the main loop instead).
+    (never touch Dear PyGui from them; flag work for the main loop instead). ``keep_finished`` (None = all) bounds
+    how many finished jobs are remembered, oldest forgotten first: each keeps its curves and preview, and a long
+    session of started and cancelled jobs otherwise grows without end (bench/soak.py).
     """
 
     def __init__(
@@ -397,7 +399,9 @@ class JobManager:
         on_finished: FinishedCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
         nice: int = 0,
+        keep_finished: int | None = None,
     ) -> None:
+        self._keep_finished = keep_finished
         self._nice = nice  # >0: job threads run at lower OS priority than the UI (see lower_thread_priority)
         self._lock = threading.Lock()
         self._jobs: list[JobHandle] = []
@@ -426,6 +430,7 @@ class JobManager:
         def worker() -> None:
             handle._run(self._gate)
             with self._lock:
+                self._forget_old_finished()
                 callbacks = list(self._callbacks)
             for cb in callbacks:
                 try:
@@ -455,6 +460,15 @@ class JobManager:
     def cancel_all(self) -> None:
         for h in self.jobs:
             h.cancel()
+
+    def _forget_old_finished(self) -> None:
+        """Drop the oldest finished handles beyond ``keep_finished`` (caller holds the lock)."""
+        if self._keep_finished is None:
+            return
+        finished = [h for h in self._jobs if h.finished]
+        drop = {h.id for h in finished[:max(0, len(finished) - self._keep_finished)]}
+        if drop:
+            self._jobs = [h for h in self._jobs if h.id not in drop]
 
     def clear_finished(self) -> list[int]:
         """Forget finished jobs (the Jobs panel drops their rows); returns their ids."""

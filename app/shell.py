@@ -31,6 +31,7 @@ from render.device import device_description, process_memory_mb, studio_torch_th
 MENU_HEIGHT = 22
 STATUS_HEIGHT = 34
 JOBS_WIDTH = 380
+KEEP_FINISHED_JOBS = 10  # the Jobs panel remembers this many finished jobs (their curves, previews); older go
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Studio:
         self.launchers = all_jobs()  # job name -> JobSpec, from the method families
         self.launcher_forms: dict[str, OptionsForm] = {}
         self.views: dict[str, View] = {}
-        self.jobs = JobManager(nice=JOB_NICE)
+        self.jobs = JobManager(nice=JOB_NICE, keep_finished=KEEP_FINISHED_JOBS)
         self.jobs_panel = JobsPanel(self.jobs)
         self.input = InputPoller()
         self.clock = FrameClock()

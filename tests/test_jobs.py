@@ -308,6 +308,20 @@ def test_clear_finished_cancel_all_and_shutdown():
         JobManager().submit(object())
 
 
+def test_only_the_newest_finished_jobs_are_kept_and_running_ones_never_go():
+    m = JobManager(keep_finished=2)
+    slow = m.submit(TickJob(steps=100_000, delay=0.01))
+    done = []
+    for _ in range(5):
+        done.append(m.submit(TickJob(steps=1, delay=0.0)))
+        assert done[-1].wait(5)
+    deadline = time.monotonic() + 5   # the worker forgets old ones right after the job ends
+    while len(m.jobs) > 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [h.id for h in m.jobs] == [slow.id, done[-2].id, done[-1].id]
+    assert m.shutdown(timeout=2.0)
+
+
 # ---- snapshots ---------------------------------------------------------------------------------------------------
 
 

@@ -120,3 +120,26 @@ def test_opened_image_files_are_fitted_centre_cropped_with_a_note(tmp_path):
             src.open_image(str(tmp_path / "missing.png"))
     finally:
         src.close()
+
+
+def test_only_the_newest_opened_files_are_kept_and_an_older_one_says_it_was_closed(tmp_path):
+    from assets.cache import atomic_save_image
+    from methods.miner.live_source import KEEP_OPENED
+
+    src = MinerSource(open_side=32)
+    try:
+        keys, fits = [], []
+        for i in range(KEEP_OPENED + 2):
+            png = tmp_path / f"img{i}.png"
+            atomic_save_image(png, load_photo("astronaut", 32 + 8 * i)[:32, :32])
+            keys.append(src.open_image(str(png)))
+            fits.append(src.fit(keys[-1]))
+        src.fit("astronaut")       # a bundled photo's fit is not an opened one: it does not push any out
+        assert [k for k in src._fits if k != "astronaut"] == keys[-KEEP_OPENED:]
+        assert all(f.closed.is_set() for f in fits[:-KEEP_OPENED])      # the dropped fits were told to stop
+        assert not any(f.closed.is_set() for f in fits[-KEEP_OPENED:])
+        with pytest.raises(ValueError, match="img0.png was closed"):
+            src.fit(keys[0])
+        assert _render(src, keys[-1])["size"] == (32, 32)
+    finally:
+        src.close()

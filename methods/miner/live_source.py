@@ -42,6 +42,7 @@ BACKGROUND = 0.12
 SPLIT_COLOR = (1.0, 0.85, 0.2)
 VIEW_SIDE = 256          # bundled photos are fitted at this size (centre square): seconds on 2 cores
 OPEN_SIDE = 512          # opened image files are fitted in their centre square of at most this side (a minute)
+KEEP_OPENED = 2          # opened files, checkpoints and followed jobs kept (a 4096² checkpoint's levels are ~1 GB)
 
 # a quick fit for the view: 4 levels of 16² blocks, paper activations and init
 VIEW_CONFIG = MinerConfig(name="view", levels=4, block=16, hidden=16, omega0=60.0, lr=1e-3, epochs=(80, 80, 80, 120),
@@ -107,6 +108,7 @@ class MinerSource:
         self.config, self.side, self.open_side = config, side, open_side
         self._lock = threading.Lock()
         self._fits: dict[str, Fit] = {}
+        self._retired: list[Fit] = []  # replaced or dropped fits whose threads may still be finishing an epoch
         self._info = ""
         self.notes: list[str] = []     # what the last open_image converted (a checkpoint's original: Fit.note)
         # bumped when a fit publishes a level or its baseline: the view re-renders (methods/live_training.py)
@@ -118,19 +120,24 @@ class MinerSource:
         """Stop the background work (at the next epoch) and wait for it: a torch thread still running when the
         interpreter exits aborts the process."""
         self._stop.set()
-        for fit in list(self._fits.values()):
+        for fit in list(self._fits.values()) + self._retired:
             fit.closed.set()
             if fit.thread is not None and fit.thread.is_alive():
                 fit.thread.join(timeout)
 
     def _start(self, key: str, fit: Fit, target) -> Fit:
         """Register ``fit`` under ``key`` (replacing and stopping an older one) and run ``target(fit)`` in a daemon
-        thread."""
+        thread. Only the newest ``KEEP_OPENED`` opened files, checkpoints and jobs stay; older ones are stopped
+        and dropped (the view shows the newest; bundled photos' small fits all stay)."""
         with self._lock:
-            old = self._fits.get(key)
+            gone = [self._fits.pop(key)] if key in self._fits else []
             self._fits[key] = fit
-        if old is not None:
+            opened = [k for k in self._fits if k.split(":", 1)[0] in ("file", "checkpoint", "job")]
+            gone += [self._fits.pop(k) for k in opened[:max(0, len(opened) - KEEP_OPENED)]]
+        for old in gone:
             old.closed.set()
+        # close() joins stopped fits too: a torch thread alive at interpreter exit aborts the process
+        self._retired = [f for f in self._retired if f.thread is not None and f.thread.is_alive()] + gone
         fit.thread = threading.Thread(target=target, args=(fit,), daemon=True, name=f"miner-{key[:40]}")
         fit.thread.start()
         return fit
@@ -141,6 +148,9 @@ class MinerSource:
         starts on first use; ``wait`` blocks until its background work is done."""
         with self._lock:
             fit = self._fits.get(name)
+        if fit is None and ":" in name:
+            raise ValueError(f"{name.split(':', 1)[1]} was closed (only the last {KEEP_OPENED} opened are kept); "
+                             f"open it again")
         if fit is None:
             from assets.photos import load_photo
 
