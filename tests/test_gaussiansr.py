@@ -92,7 +92,8 @@ def test_liif_with_a_pass_through_decoder_is_bilinear_interpolation():
     model.mlp = Centre()
     feat = torch.randn(1, c, 5, 6)
     b, _, h, w = feat.shape
-    enc = Encoded(lr=torch.zeros(1, 3, h, w), feat=torch.nn.functional.unfold(feat, 3, padding=1).reshape(1, 9 * c, h, w))
+    enc = Encoded(lr=torch.zeros(1, 3, h, w),
+                  feat=torch.nn.functional.unfold(feat, 3, padding=1).reshape(1, 9 * c, h, w))
     g = torch.Generator().manual_seed(1)
     coords = (torch.rand(1, 300, 2, generator=g) * 2 - 1) * torch.tensor([1 - 1.0 / w, 1 - 1.0 / h])  # interior
     got = model.query(enc, coords, torch.tensor([[0.1, 0.1]]))
@@ -294,6 +295,21 @@ def test_opening_a_bad_image_in_the_view_is_one_line(tmp_path):
     with pytest.raises(ValueError, match="x.png") as e:
         SRSource(_tiny_models()).open_image(str(bad))
     assert "\n" not in str(e.value)
+
+
+def test_the_view_keeps_only_the_newest_opened_images(tmp_path):
+    from assets.cache import atomic_save_image
+    from methods.gaussiansr.live_source import KEEP_OPENED, SRSource
+
+    src = SRSource(_tiny_models())
+    keys = []
+    for i in range(KEEP_OPENED + 1):
+        atomic_save_image(tmp_path / f"i{i}.png", np.full((8, 8, 3), i / 4, np.float32))
+        keys.append(src.open_image(str(tmp_path / f"i{i}.png")))
+    assert src.open_image(keys[1]) == keys[1]          # opened again: the newest now
+    assert list(src._custom) == [keys[2], keys[1]] and src._original(keys[1])[0, 0, 0] == pytest.approx(0.25, abs=0.01)
+    with pytest.raises(ValueError, match="i0.png was closed"):
+        src._original(keys[0])
 
 
 def test_gaussiansr_is_a_zoom_in_pseudo_gt_provider_for_mipmap_gs(monkeypatch):

@@ -36,6 +36,7 @@ ELLIPSE_COLOR = (0.2, 1.0, 0.6)
 OVERLAY_MIN_ZOOM = 6.0     # draw the Gaussians from this many screen pixels per LR pixel
 OVERLAY_MAX = 6000         # at most this many ellipses per frame
 PSNR_CROP = 384            # pretend-LR PSNR on the original's centre crop of at most this size
+KEEP_OPENED = 2            # opened image files kept in memory (the view shows the newest)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,10 @@ class SRSource:
             raise ValueError(f"{path}: a {img.shape[1]}x{img.shape[0]} image is too small to super-resolve")
         key = str(Path(path).expanduser())
         with self._lock:
+            self._custom.pop(key, None)
             self._custom[key] = img
+            for old in list(self._custom)[:-KEEP_OPENED]:  # a 5120x2880 photo is 177 MB as float32
+                del self._custom[old]
             self.notes = [f"{Path(path).name}: {n}" for n in notes]
         return key
 
@@ -131,6 +135,8 @@ class SRSource:
         with self._lock:
             if name in self._custom:
                 return self._custom[name]
+        if Path(name).suffix:
+            raise ValueError(f"{name} was closed (only the last {KEEP_OPENED} opened images are kept); open it again")
         return load_photo(name)
 
     def _model(self, mode: str) -> SRModel | None:
