@@ -74,7 +74,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, parents: bool = Fa
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
-            crash = CRASH_AFTER_BYTES is not None and target.suffix == ".pt" and CRASH_TARGET in ("", target.name)
+            crash = CRASH_AFTER_BYTES is not None and (target.name == CRASH_TARGET if CRASH_TARGET
+                                                       else target.suffix == ".pt")
             yield _CrashAfter(f, CRASH_AFTER_BYTES) if crash else f
             f.flush()
             os.fsync(f.fileno())
@@ -112,9 +113,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# The crash-safety harness (bench/kill9.py) sets MIPSTUDIO_CRASH_AFTER_BYTES=N in a child process: its next checkpoint
-# (.pt) write, of the file named MIPSTUDIO_CRASH_TARGET if that is set, SIGKILLs the process after N bytes: a kill -9
-# in the middle of the write at a chosen offset.
+# The crash-safety harness (bench/kill9.py) sets MIPSTUDIO_CRASH_AFTER_BYTES=N in a child process: its next write of
+# the file named MIPSTUDIO_CRASH_TARGET (if unset: of any checkpoint, .pt) SIGKILLs the process after N bytes: a
+# kill -9 in the middle of the write at a chosen offset.
 CRASH_AFTER_BYTES = int(os.environ["MIPSTUDIO_CRASH_AFTER_BYTES"]) if os.environ.get(
     "MIPSTUDIO_CRASH_AFTER_BYTES", "").isdigit() else None
 CRASH_TARGET = os.environ.get("MIPSTUDIO_CRASH_TARGET", "")

@@ -37,6 +37,7 @@ class Family:
     checkpoint: str                              # its file, relative to the out folder
     resume: Callable[[Path, Path], list[str]]   # args that resume from it
     load: Callable[[Path], object]               # the family's own loader (raises on a bad file)
+    crash_file: str = ""                         # whose write the in-write kills tear (default: the checkpoint)
 
 
 def _loaders() -> dict[str, Callable[[Path], object]]:
@@ -107,7 +108,8 @@ def families() -> dict[str, Family]:
                              lambda o, img: ["train", "gaussiansr", "--preset", "test_tiny", "--iterations", "15",
                                              "--out", str(o), "--resume", str(o / "checkpoint.pt")],
                              load["gaussiansr"]),
-        "mipmap": Family(_finetune, "mipmap.json", lambda o, img: _finetune(o, img, "--resume"), load["mipmap"]),
+        "mipmap": Family(_finetune, "mipmap.json", lambda o, img: _finetune(o, img, "--resume"), load["mipmap"],
+                         crash_file="levels/x1_2.ply"),
     }
 
 
@@ -143,12 +145,14 @@ def kill_family(name: str, kills: int, root: Path, seed: int = 0, image: Path | 
     fam.load(ckpt)
     stats = {"family": name, "kills": 0, "in_write": 0, "random_time": 0, "finished_before_kill": 0,
              "checkpoint_loads": 0, "max_stale_temps": 0, "baseline_s": round(base_s, 2)}
+    torn = out / (fam.crash_file or fam.checkpoint)
     for k in range(kills):
-        size = ckpt.stat().st_size
+        size = torn.stat().st_size
         if k % 2 == 0:
             env = {**os.environ, "MIPSTUDIO_CRASH_AFTER_BYTES": str(rng.randrange(0, max(size, 1))),
-                   "MIPSTUDIO_CRASH_TARGET": ckpt.name}
+                   "MIPSTUDIO_CRASH_TARGET": torn.name}
             rc, _, err = _run(fam.train(out, img), env=env)
+            assert rc == -signal.SIGKILL, f"{name}: in-write kill {k} did not land ({rc}): {err}"
             stats["in_write"] += 1
         else:
             rc, _, err = _run(fam.train(out, img), kill_after=rng.uniform(0.2, base_s))
