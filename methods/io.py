@@ -3,9 +3,9 @@
 A checkpoint is ``{"format": "mipstudio-checkpoint", "kind": str, "version": int, "payload": dict}`` saved with
 ``torch.save``. Writes go through :func:`assets.cache.atomic_open` (re-exported here): a temp file in the target
 directory renamed over the target with ``os.replace``, so a crash or an exception mid-write never leaves a
-truncated checkpoint behind (the live view may be reloading that very file while a job trains). Loading validates format, kind, version, keys and shapes and
-raises :class:`CheckpointError` whose message is one line naming the problem, because that line is what the Jobs
-panel and the CLI show to the user.
+truncated checkpoint behind (the live view may be reloading that very file while a job trains). Loading validates
+format, kind, version, keys and shapes and raises :class:`CheckpointError` whose message is one line naming the
+problem, because that line is what the Jobs panel and the CLI show to the user.
 """
 from __future__ import annotations
 

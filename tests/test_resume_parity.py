@@ -157,7 +157,9 @@ def test_mipmap_finetune_cancel_and_resume_equal_an_uninterrupted_job(scene, tmp
             job("b").run(progress, stop)
         assert [lv.scale for lv in MipStack.read(tmp_path / "b" / "mipmap.json").levels] == [0.25]
         rest, progress2, never2 = _cancel_at(10 ** 9)
-        job("b", resume=True).run(progress2, never2)
+        resumed = job("b", resume=True)
+        resumed.run(progress2, never2)
+    assert [lv.scale for lv in resumed.stack.levels] == [0.25, 0.5]    # the kept level and the continued one
     assert min(rest) > k and {**losses, **rest} == full   # nothing redone, and the same loss at every step
     for name in ("levels/x1_4.ply", "levels/x1_2.ply"):
         a, b = load_ply(tmp_path / "a" / name), load_ply(tmp_path / "b" / name)

@@ -508,12 +508,18 @@ class FinetuneStackJob:
         levels: list[MipLevel] = []
         kinds = {v.pseudo_in if s > 1 else v.pseudo_out for s in self.scales}
         pseudo = kinds.pop() if len(kinds) == 1 else f"{v.pseudo_out} (out) / {v.pseudo_in} (in)"
+
+        def stack_of(levels: list[MipLevel]) -> MipStack:
+            return MipStack("base.ply", tuple(levels), self.base_scale, pseudo, v.poses,
+                            {"method": v.base, "dataset": str(self.dataset),
+                             **{k: x for k, x in asdict(v).items() if k != "base"}})
         for k, s in enumerate(self.scales):
             if should_stop():
                 raise JobCancelled()
             level_dir = out / "runs" / f"x{scale_label(s).replace('/', '_')}"
             if s in done and (out / done[s].ply).is_file():
                 levels.append(done[s])
+                self.stack = stack_of(levels)
                 progress(Progress((k + 1) * v.iterations, total, message=f"level x{scale_label(s)}: finished before"))
                 continue
             checkpoint = level_dir / "checkpoint.pt"
@@ -544,9 +550,7 @@ class FinetuneStackJob:
             levels.append(MipLevel(s, name, {"seconds": time.perf_counter() - t0,
                                              "n_gaussians": int(model.num_gaussians),
                                              "train_psnr": float(summary.get("train_psnr", float("nan")))}))
-            self.stack = MipStack("base.ply", tuple(levels), self.base_scale, pseudo, v.poses,
-                                  {"method": v.base, "dataset": str(self.dataset),
-                                   **{k: x for k, x in asdict(v).items() if k != "base"}})
+            self.stack = stack_of(levels)
             self.stack.write(out / "mipmap.json")
             atomic_write_bytes(record, json.dumps({**settings, "finished": [lv.scale for lv in levels]},
                                                   indent=1).encode())

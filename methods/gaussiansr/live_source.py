@@ -130,12 +130,12 @@ class SRSource:
         return key
 
     def _original(self, name: str) -> np.ndarray:
-        from assets.photos import load_photo
+        from assets.photos import list_photos, load_photo
 
         with self._lock:
             if name in self._custom:
                 return self._custom[name]
-        if Path(name).suffix:
+        if name not in list_photos():
             raise ValueError(f"{name} was closed (only the last {KEEP_OPENED} opened images are kept); open it again")
         return load_photo(name)
 
