@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("__GLVND_DISALLOW_PATCHING", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning: with one core busy, spinning made torch ~30x slower
+# idle OpenMP threads sleep instead of spinning: with one core busy, spinning made torch ~30x slower
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 

@@ -1,4 +1,7 @@
-"""Screenshots of the Scale-space view in anisotropic and foveated modes (docs/): xvfb-run -a -s "-screen 0 1600x900x24" python3 docs/ngssf_screenshots.py"""
+"""Screenshots of the Scale-space view in anisotropic and foveated modes (docs/):
+
+    xvfb-run -a -s "-screen 0 1600x900x24" python3 docs/ngssf_screenshots.py
+"""
 import os, sys, time
 os.environ.setdefault("__GLVND_DISALLOW_PATCHING", "1")
 sys.path.insert(0, os.getcwd())

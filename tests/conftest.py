@@ -12,7 +12,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("__GLVND_DISALLOW_PATCHING", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning: with one core busy, spinning made torch ~30x slower
+# idle OpenMP threads sleep instead of spinning: with one core busy, spinning made torch ~30x slower
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _cuda_available() -> bool:

@@ -334,4 +334,5 @@ def test_the_opacity_reset_quirk_is_off_by_default_and_reproducible_by_a_switch(
                               out_dir=str(tmp_path / "b"))
     assert float(base.opacities.detach().max()) > 0.5 and float(kept.opacities.detach().max()) > 0.5
     assert float(reset.opacities.detach().max()) < 0.012 and reset.num_gaussians == base.num_gaussians
-    assert MipmapVariant.parse("mipmap-3dgs-reset").opacity_reset and not MipmapVariant.parse("mipmap-3dgs").opacity_reset
+    assert MipmapVariant.parse("mipmap-3dgs-reset").opacity_reset
+    assert not MipmapVariant.parse("mipmap-3dgs").opacity_reset
