@@ -44,6 +44,22 @@ JOBS = (("Train NGSSF scale-space field", {"target": "astronaut", "preset": "tes
         ("Fit tiny MLP to an image (demo)", {"steps": 100_000, "size": 64}))
 
 
+def _heap() -> dict[str, float]:
+    """glibc's heap: MB in use by allocations and MB free but still held (fragmentation, arenas); {} elsewhere."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = MallInfo2
+    m = fn()
+    return {"heap_used_mb": round((m.uordblks + m.hblkhd) / 2 ** 20, 1), "heap_free_mb": round(m.fordblks / 2 ** 20, 1)}
+
+
 def _proc_status() -> tuple[float, int]:
     """(RSS in MB, threads) of this process."""
     rss, threads = 0.0, 0
@@ -223,7 +239,8 @@ def main() -> int:
                              "max_ms": round(float(window.max()), 1), "frames": len(frame_ms),
                              "views": len(studio.views), "jobs_running": studio.jobs.active_count,
                              # what grows, if RSS does: UI items (textures, drawings) or Python objects
-                             "ui_items": len(dpg.get_all_items()), "py_objects": len(gc.get_objects())})
+                             "ui_items": len(dpg.get_all_items()), "py_objects": len(gc.get_objects()),
+                             **_heap()})
                 frame_ms, last_sample = [], now
                 print(json.dumps(rows[-1]), flush=True)
         if handle is not None:
