@@ -366,30 +366,6 @@ def release_freed_memory() -> None:
         pass
 
 
-class HeapTrimmer:
-    """Calls :func:`release_freed_memory` every ``interval_s`` on a daemon thread. Renders and jobs free large
-    buffers (frames, tensors) on many threads; glibc keeps the freed pages in per-thread arenas for reuse, so without
-    a trim the resident size creeps up over a long session even though nothing is leaked (bench/soak.py)."""
-
-    def __init__(self, interval_s: float = 30.0) -> None:
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="heap-trim", daemon=True)
-
-    def start(self) -> "HeapTrimmer":
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            release_freed_memory()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(1.0)
-
-
 JOB_NICE = 10  # jobs yield the CPU to the UI and render threads; they still get every idle cycle
 
 

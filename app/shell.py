@@ -20,7 +20,7 @@ import dearpygui.dearpygui as dpg  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.input import InputPoller  # noqa: E402
-from app.jobs_manager import JOB_NICE, HeapTrimmer, JobManager  # noqa: E402
+from app.jobs_manager import JOB_NICE, JobManager  # noqa: E402
 from app.jobs_panel import JobsPanel  # noqa: E402
 from app.views import discover_views  # noqa: E402
 from app.views.base import View  # noqa: E402
@@ -32,7 +32,6 @@ MENU_HEIGHT = 22
 STATUS_HEIGHT = 34
 JOBS_WIDTH = 380
 KEEP_FINISHED_JOBS = 10  # the Jobs panel remembers this many finished jobs (their curves, previews); older go
-HEAP_TRIM_S = 30.0       # hand freed heap pages back to the OS this often (app/jobs_manager.py HeapTrimmer)
 
 
 @dataclass
@@ -107,7 +106,6 @@ class Studio:
         cfg = self.config
         self.warmed_up = threading.Event()
         threading.Thread(target=_warm_up_torch, args=(self.warmed_up,), name="warm-up", daemon=True).start()
-        self.heap_trimmer = HeapTrimmer(HEAP_TRIM_S).start()
         import torch
 
         torch.set_num_threads(cfg.torch_threads or studio_torch_threads())  # a core stays with the UI thread
@@ -303,8 +301,6 @@ class Studio:
         if self._closed:
             return
         self._closed = True
-        if getattr(self, "heap_trimmer", None) is not None:
-            self.heap_trimmer.stop()
         self.jobs.cancel_all()
         self.jobs.shutdown(timeout=3.0)
         for name in list(self.views):

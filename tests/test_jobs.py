@@ -322,21 +322,6 @@ def test_only_the_newest_finished_jobs_are_kept_and_running_ones_never_go():
     assert m.shutdown(timeout=2.0)
 
 
-def test_the_heap_trimmer_trims_periodically_and_stops(monkeypatch):
-    import app.jobs_manager as jm
-
-    calls = []
-    monkeypatch.setattr(jm, "release_freed_memory", lambda: calls.append(time.monotonic()))
-    trimmer = jm.HeapTrimmer(0.02).start()
-    deadline = time.monotonic() + 5
-    while len(calls) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    trimmer.stop()
-    n = len(calls)
-    time.sleep(0.1)
-    assert n >= 3 and len(calls) == n and not trimmer._thread.is_alive()
-
-
 # ---- snapshots ---------------------------------------------------------------------------------------------------
 
 
