@@ -44,6 +44,9 @@ JOBS = (("Train NGSSF scale-space field", {"target": "astronaut", "preset": "tes
         ("Fit tiny MLP to an image (demo)", {"steps": 100_000, "size": 64}))
 
 
+ACTIONS = ("orbit", "wasd", "zoom", "switch", "files")
+
+
 def _heap() -> dict[str, float]:
     """glibc's heap: MB in use by allocations and MB free but still held (fragmentation, arenas); {} elsewhere."""
     import ctypes
@@ -154,6 +157,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--out", default="soak_out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--actions", default=",".join(ACTIONS),
+                    help="which inputs to play (to find which one grows memory): " + ", ".join(ACTIONS))
+    ap.add_argument("--no-jobs", action="store_true", help="do not start the training jobs")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,6 +169,7 @@ def main() -> int:
     from app.shell import Studio, StudioConfig
 
     rng = random.Random(args.seed)
+    actions = [a for a in args.actions.split(",") if a in ACTIONS] or list(ACTIONS)
     rows: list[dict] = []
     crashes: list[str] = []
     with virtual_display():
@@ -196,7 +203,7 @@ def main() -> int:
             last = now_p
             now = time.monotonic()
             all_ms.append(((now - t0) / 60, frame_ms[-1]))
-            if now - job_started > 60:  # cancel the running job, start the other
+            if now - job_started > 60 and not args.no_jobs:  # cancel the running job, start the other
                 if handle is not None:
                     handle.cancel()
                 name, overrides = next(job_cycle)
@@ -206,7 +213,7 @@ def main() -> int:
                 last_action, action_k = now, action_k + 1
                 live = [v for v in views if v in studio.views]
                 view = studio.views[rng.choice(live)] if live else None
-                kind = action_k % 5
+                kind = ACTIONS.index(actions[action_k % len(actions)])
                 if view is not None and kind == 0 and xdo.window():  # orbit drag
                     x0, y0, x1, y1 = view.image_rect()
                     cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
@@ -224,7 +231,7 @@ def main() -> int:
                     studio.active_view = view.name
                     if "camera_mode" in view.tags:
                         dpg.set_value(view.tags["camera_mode"], "Orbit")
-                else:  # open a file, good or malformed
+                elif kind == 4:  # open a file, good or malformed
                     name = rng.choice(list(files))
                     v = studio.views.get(name)
                     if v is not None and "dialog" in v.tags:
