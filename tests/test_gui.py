@@ -61,6 +61,25 @@ def test_every_registered_view_opens_and_its_render_reaches_the_screen(studio):
         assert np.abs(px - shown).mean() < 0.03, f"{view.name}: the screen does not show the rendered frame"
 
 
+def test_an_error_line_shrinks_the_panel_without_new_textures_and_the_screen_still_matches(studio):
+    """Each texture re-creation leaked native memory (soak: opening bad files, whose error line above the image
+    resizes the panel); a size within the textures' capacity now shows part of the same textures."""
+    view = studio.views["image"]
+    settle(studio, view)
+    tex, raw, still, size = view.texture, view.texture.raw, view.texture.still, view.panel_size
+    view.show_error("a problem with a long explanation " * 12)      # wraps to several lines
+    assert run_until(studio, lambda: view.panel_size != size, 10)
+    assert view.panel_size[1] < size[1] and view.texture is tex and (tex.raw, tex.still) == (raw, still)
+    settle(studio, view)
+    px = crop(studio.capture(), view)
+    assert px.shape[:2] == view.panel_size[::-1]
+    assert np.abs(px - view.last_image()[..., :3]).mean() < 0.03    # the shown part is the new frame
+    view.clear_error()
+    assert run_until(studio, lambda: view.panel_size == size, 10) and view.texture is tex
+    settle(studio, view)
+    assert np.abs(crop(studio.capture(), view) - view.last_image()[..., :3]).mean() < 0.03
+
+
 def test_zoom_slider_changes_the_pixels_of_every_view(studio):
     for view in studio.views.values():
         before = crop(studio.capture(), view)

@@ -268,13 +268,14 @@ class View:
     def _ensure_texture(self, w: int, h: int) -> None:
         if self.texture is not None and (w, h) == self.panel_size:
             return
-        self._delete_texture()
+        if self.texture is None or not self.texture.resize(w, h):  # the same textures if the new size fits them
+            self._delete_texture()
+            self.texture = PanelTexture(self.studio.texture_registry, self.tags["image_area"], w, h)
+            self.tags["image"] = self.texture.image
         self.panel_size = (w, h)
         if self.is_3d and not self.camera_touched:
             self.reset_camera()  # frame the object for the new panel's aspect
         dpg.configure_item(self.tags["error"], wrap=max(200, w + OPTIONS_WIDTH - 16))
-        self.texture = PanelTexture(self.studio.texture_registry, self.tags["image_area"], w, h)
-        self.tags["image"] = self.texture.image
         self.uploaded_version = -1
         self.uploaded_request = None
         self.last_request = None
