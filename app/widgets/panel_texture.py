@@ -18,7 +18,7 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 
 
-STAGE_FRAMES = 2
+STAGE_FRAMES = 4  # frames between setting the still texture and showing it: its upload can lag under load
 SLACK = 48      # capacity beyond the first size, in pixels, rounded up to a multiple of 64
 MIN_USE = 0.5   # a panel whose own capacity would be less than this share of the current one gets new textures
 
