@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import gc
 import itertools
 import json
@@ -47,18 +48,18 @@ JOBS = (("Train NGSSF scale-space field", {"target": "astronaut", "preset": "tes
 ACTIONS = ("orbit", "wasd", "zoom", "switch", "files")
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                                                "uordblks", "fordblks", "keepcost")]
+
+
 def _heap() -> dict[str, float]:
     """glibc's heap: MB in use by allocations and MB free but still held (fragmentation, arenas); {} elsewhere."""
-    import ctypes
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
     try:
         fn = ctypes.CDLL("libc.so.6").mallinfo2
     except (OSError, AttributeError):
         return {}
-    fn.restype = MallInfo2
+    fn.restype = _MallInfo2
     m = fn()
     return {"heap_used_mb": round((m.uordblks + m.hblkhd) / 2 ** 20, 1), "heap_free_mb": round(m.fordblks / 2 ** 20, 1)}
 

@@ -8,7 +8,7 @@ textures on every switch leaked ~0.7 MB/s in a session of file opens and zooms (
 
 For the same reason a panel that changes size within the textures' capacity (some slack around the first size)
 keeps them and shows the top-left part (``uv_max``): an error line appearing above the image shrinks the panel by
-a line, and re-creating the textures for each such change leaked ~0.7 MB per bad file opened.
+a line, and re-creating the textures for each such change leaked ~0.35 MB per bad file opened.
 """
 from __future__ import annotations
 

@@ -43,6 +43,7 @@ SPLIT_COLOR = (1.0, 0.85, 0.2)
 VIEW_SIDE = 256          # bundled photos are fitted at this size (centre square): seconds on 2 cores
 OPEN_SIDE = 512          # opened image files are fitted in their centre square of at most this side (a minute)
 KEEP_OPENED = 2          # opened files, checkpoints and followed jobs kept (a 4096² checkpoint's levels are ~1 GB)
+OPENED_KINDS = ("file", "checkpoint", "job")   # key prefixes ("kind:...") of what was opened; photos have none
 
 # a quick fit for the view: 4 levels of 16² blocks, paper activations and init
 VIEW_CONFIG = MinerConfig(name="view", levels=4, block=16, hidden=16, omega0=60.0, lr=1e-3, epochs=(80, 80, 80, 120),
@@ -132,7 +133,7 @@ class MinerSource:
         with self._lock:
             gone = [self._fits.pop(key)] if key in self._fits else []
             self._fits[key] = fit
-            opened = [k for k in self._fits if k.split(":", 1)[0] in ("file", "checkpoint", "job")]
+            opened = [k for k in self._fits if k.split(":", 1)[0] in OPENED_KINDS]
             gone += [self._fits.pop(k) for k in opened[:max(0, len(opened) - KEEP_OPENED)]]
         for old in gone:
             old.closed.set()
