@@ -24,10 +24,17 @@ def settle(studio, view, timeout: float = 60.0) -> None:
     """Render until the view shows a full-resolution frame of its current request."""
     def done():
         fin = view.worker.latest()
+        w, h = view.panel_size
         return (fin is not None and not view.worker.busy and view.uploaded_version == fin.version
                 and not fin.request.preview and view.last_request is not None
-                and fin.request.same_as(view.last_request))
-    assert run_until(studio, done, timeout), f"view {view.name} did not settle: {view.worker.error}"
+                and fin.request.same_as(view.last_request) and fin.rgba.shape[:2] == (h, w))
+
+    streak = [0]
+
+    def steady():  # a layout change (an error line hidden) reaches the panel size a frame or two later
+        streak[0] = streak[0] + 1 if done() else 0
+        return streak[0] >= 3
+    assert run_until(studio, steady, timeout), f"view {view.name} did not settle: {view.worker.error}"
     for _ in range(2):  # the screen capture reads the previous frame: draw the uploaded one twice
         studio.frame()
 
