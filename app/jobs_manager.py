@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from app.memory import release_freed_memory
 from methods.jobs import Job, JobCancelled, Progress
 
 log = logging.getLogger(__name__)
@@ -352,18 +353,6 @@ class JobHandle:
 
 
 FinishedCallback = Callable[[JobHandle], None]
-
-
-def release_freed_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc ``malloc_trim``; ctypes releases the GIL, so the UI keeps
-    drawing). Each job runs on a thread of its own, and glibc keeps what a thread's arena freed for reuse, so a long
-    session of jobs grows the resident size without this; elsewhere it does nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 JOB_NICE = 10  # jobs yield the CPU to the UI and render threads; they still get every idle cycle

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 from app.input import InputPoller  # noqa: E402
 from app.jobs_manager import JOB_NICE, JobManager  # noqa: E402
 from app.jobs_panel import JobsPanel  # noqa: E402
+from app.memory import HeapPolicy, apply_heap_policy  # noqa: E402
 from app.views import discover_views  # noqa: E402
 from app.views.base import View  # noqa: E402
 from app.widgets.options_form import OptionsForm  # noqa: E402
@@ -45,6 +46,7 @@ class StudioConfig:
     transparent_windows: bool | None = None  # None: only under software GL (see apply_theme)
     ply: str | None = None  # a Gaussian scene for the Splat view (else the bundled demo)
     torch_threads: int | None = None  # None: all cores but one (render.device.studio_torch_threads)
+    heap: HeapPolicy | None = field(default_factory=HeapPolicy)  # None: the C library's defaults (app/memory.py)
 
 
 @dataclass
@@ -104,6 +106,8 @@ class Studio:
     # ----- setup ------------------------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.config
+        if cfg.heap is not None:
+            apply_heap_policy(cfg.heap)  # before the first thread: a session's heap stays near what it uses
         self.warmed_up = threading.Event()
         threading.Thread(target=_warm_up_torch, args=(self.warmed_up,), name="warm-up", daemon=True).start()
         import torch

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import ctypes
 import gc
 import itertools
 import json
@@ -46,22 +45,6 @@ JOBS = (("Train NGSSF scale-space field", {"target": "astronaut", "preset": "tes
 
 
 ACTIONS = ("orbit", "wasd", "zoom", "switch", "files")
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                                                "uordblks", "fordblks", "keepcost")]
-
-
-def _heap() -> dict[str, float]:
-    """glibc's heap: MB in use by allocations and MB free but still held (fragmentation, arenas); {} elsewhere."""
-    try:
-        fn = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError):
-        return {}
-    fn.restype = _MallInfo2
-    m = fn()
-    return {"heap_used_mb": round((m.uordblks + m.hblkhd) / 2 ** 20, 1), "heap_free_mb": round(m.fordblks / 2 ** 20, 1)}
 
 
 def _proc_status() -> tuple[float, int]:
@@ -161,12 +144,15 @@ def main() -> int:
     ap.add_argument("--actions", default=",".join(ACTIONS),
                     help="which inputs to play (to find which one grows memory): " + ", ".join(ACTIONS))
     ap.add_argument("--no-jobs", action="store_true", help="do not start the training jobs")
+    ap.add_argument("--heap", choices=("studio", "default"), default="studio",
+                    help="the studio's heap policy (app/memory.py) or the C library's defaults, to compare")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import dearpygui.dearpygui as dpg
 
     from app.display import virtual_display
+    from app.memory import heap_mb
     from app.shell import Studio, StudioConfig
 
     rng = random.Random(args.seed)
@@ -174,7 +160,8 @@ def main() -> int:
     rows: list[dict] = []
     crashes: list[str] = []
     with virtual_display():
-        studio = Studio(StudioConfig(width=1440, height=900, title="mipstudio-soak"))
+        studio = Studio(StudioConfig(width=1440, height=900, title="mipstudio-soak",
+                                     **({"heap": None} if args.heap == "default" else {})))
         studio.setup()
         notify = studio.notify
 
@@ -248,7 +235,7 @@ def main() -> int:
                              "views": len(studio.views), "jobs_running": studio.jobs.active_count,
                              # what grows, if RSS does: UI items (textures, drawings) or Python objects
                              "ui_items": len(dpg.get_all_items()), "py_objects": len(gc.get_objects()),
-                             **_heap()})
+                             **heap_mb()})
                 frame_ms, last_sample = [], now
                 print(json.dumps(rows[-1]), flush=True)
         if handle is not None:
