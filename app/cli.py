@@ -39,7 +39,7 @@ def run_gui(args: argparse.Namespace) -> int:
     from render.device import studio_torch_threads
 
     torch.set_num_threads(studio_torch_threads())  # leave a core to the UI thread
-    from app.shell import Studio, StudioConfig
+    from app.shell import Studio, StudioConfig, exit_after_close
 
     w, h = args.window_size
     views = tuple(v.strip() for v in args.views.split(",") if v.strip()) or None
@@ -48,9 +48,9 @@ def run_gui(args: argparse.Namespace) -> int:
     if args.job:
         studio.start_job(args.job)
     if args.screenshot:
-        return _screenshot_and_exit(studio, args)
+        return exit_after_close(_screenshot_and_exit(studio, args))
     studio.run()
-    return 0
+    return exit_after_close(0)
 
 
 def _screenshot_and_exit(studio, args: argparse.Namespace) -> int:

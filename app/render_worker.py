@@ -141,11 +141,17 @@ class RenderWorker:
             return 0.0 if not recent else 1.0 / max(self.last_seconds or 1.0, 1e-3)
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the thread to end (a progressive render stops between passes); returns at once."""
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._thread.join(timeout=2.0)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """End the thread; True once it has ended within ``timeout`` s."""
+        self.request_stop()
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
     # ----- worker thread ------------------------------------------------------------------------------------
     def _loop(self) -> None:

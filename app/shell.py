@@ -49,6 +49,26 @@ class StudioConfig:
     heap: HeapPolicy | None = field(default_factory=HeapPolicy)  # None: the C library's defaults (app/memory.py)
 
 
+WORKER_THREADS = ("render-", "job-", "miner-", "stack-edit")  # threads that run torch/native code for the studio
+
+
+def threads_still_working() -> list[str]:
+    """Names of the studio's worker threads still alive (after ``Studio.close()``: ones that did not end in time)."""
+    return [t.name for t in threading.enumerate() if t.is_alive() and t.name.startswith(WORKER_THREADS)]
+
+
+def exit_after_close(code: int) -> int:
+    """``code`` for the caller to return; if a worker thread is still inside torch, end the process here instead.
+    At interpreter exit CPython ends daemon threads with pthread_exit, and a thread unwound that way through C++
+    frames aborts the process ("terminate called without an active exception", CPython gh-87135): seen once in
+    ten soak exits before ``close()`` stopped the views' sources too."""
+    if threads_still_working():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 @dataclass
 class FrameClock:
     """UI frame times (seconds) of the last few hundred frames."""
@@ -306,9 +326,15 @@ class Studio:
             return
         self._closed = True
         self.jobs.cancel_all()
+        for view in self.views.values():  # every render is told first, so they all wind down together
+            view.worker.request_stop()
         self.jobs.shutdown(timeout=3.0)
-        for name in list(self.views):
-            self.views.pop(name).worker.stop()
+        for name in list(self.views):  # each view's source stops its own threads too (MINER fits, NeRF probes)
+            view = self.views.pop(name)
+            try:
+                view.destroy()
+            except Exception as e:  # noqa: BLE001 - closing goes on for the other views
+                print(f"mipstudio: closing the {name} view: {type(e).__name__}: {e}", file=sys.stderr)
         dpg.destroy_context()
 
     # ----- screenshots ------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def main() -> int:
 
     from app.display import virtual_display
     from app.memory import heap_mb
-    from app.shell import Studio, StudioConfig
+    from app.shell import Studio, StudioConfig, exit_after_close
 
     rng = random.Random(args.seed)
     actions = [a for a in args.actions.split(",") if a in ACTIONS] or list(ACTIONS)
@@ -258,7 +258,7 @@ def main() -> int:
     print("p95 frame time per 5-minute window: " + ", ".join(
         f"{m}-{m + 5} min {np.percentile(v, 95):.0f} ms" for m, v in sorted(windows.items())))
     print(f"max threads {max(r['threads'] for r in rows)} · {out / 'soak.csv'} · {out / 'soak.png'}")
-    return 1 if crashes else 0
+    return exit_after_close(1 if crashes else 0)
 
 
 if __name__ == "__main__":
