@@ -106,21 +106,25 @@ def _bad_files(folder: Path) -> dict[str, list[Path]]:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    """Three stacked line charts (RSS MB, p95 frame ms, threads) against minutes, drawn with Pillow (imageio's own
-    dependency), labelled with their ranges."""
+    """Stacked line charts against minutes (RSS MB, glibc heap in use and free-but-held MB, p95 frame ms,
+    threads), drawn with Pillow (imageio's own dependency), labelled with their ranges."""
     from PIL import Image, ImageDraw
 
     w, h, left, pad = 900, 180, 70, 24
-    panels = [("RSS (MB)", "rss_mb", (40, 110, 220)), ("p95 UI frame time (ms, per 10 s)", "p95_ms", (220, 90, 40)),
-              ("threads", "threads", (40, 160, 80))]
+    panels = [("RSS (MB)", [("rss_mb", (40, 110, 220))]),
+              ("glibc heap (MB): in use (purple), free but held (grey)",
+               [("heap_used_mb", (140, 60, 170)), ("heap_free_mb", (150, 150, 150))]),
+              ("p95 UI frame time (ms, per 10 s)", [("p95_ms", (220, 90, 40))]),
+              ("threads", [("threads", (40, 160, 80))])]
+    panels = [(title, series) for title, series in panels if all(key in rows[0] for key, _ in series)]
     img = Image.new("RGB", (w, h * len(panels) + 20), "white")
     d = ImageDraw.Draw(img)
-    t = np.array([r["minute"] for r in rows], dtype=np.float64)
+    t = np.array([float(r["minute"]) for r in rows], dtype=np.float64)
     span = max(float(t.max() - t.min()), 1e-9) if len(t) else 1.0
-    for k, (title, key, colour) in enumerate(panels):
-        y = np.array([r[key] for r in rows], dtype=np.float64)
+    for k, (title, series) in enumerate(panels):
+        ys = [np.array([float(r[key]) for r in rows], dtype=np.float64) for key, _ in series]
         top, bottom = k * h + pad, (k + 1) * h - pad
-        hi = max(float(y.max()) * 1.1, 1e-9) if len(y) else 1.0
+        hi = max(max(float(y.max()) for y in ys) * 1.1, 1e-9) if len(t) else 1.0
         d.line([(left, top), (left, bottom), (w - 10, bottom)], fill="black")
         d.text((left + 6, top - 16), title, fill="black")
         d.text((6, top - 4), f"{hi:.0f}", fill="black")
@@ -128,10 +132,11 @@ def _plot(rows: list[dict], path: Path) -> None:
         for g in (0.25, 0.5, 0.75):
             gy = bottom - g * (bottom - top)
             d.line([(left + 1, gy), (w - 10, gy)], fill=(225, 225, 225))
-        pts = [(left + (ti - t.min()) / span * (w - 10 - left), bottom - yi / hi * (bottom - top))
-               for ti, yi in zip(t, y)]
-        if len(pts) > 1:
-            d.line(pts, fill=colour, width=2)
+        for y, (_, colour) in zip(ys, series):
+            pts = [(left + (ti - t.min()) / span * (w - 10 - left), bottom - yi / hi * (bottom - top))
+                   for ti, yi in zip(t, y)]
+            if len(pts) > 1:
+                d.line(pts, fill=colour, width=2)
     d.text((left, h * len(panels) - 4), f"minutes 0 .. {span:.1f}", fill="black")
     img.save(path)
 
@@ -252,6 +257,11 @@ def main() -> int:
     print(f"\nsoak: {rows[-1]['minute']:.1f} min, {len(crashes)} crashes"
           + (f" ({crashes[0][:120]})" if crashes else ""))
     print(f"RSS first 5 min {np.mean(first):.0f} MB -> last 5 min {np.mean(lastw):.0f} MB: {growth:+.1%}")
+    for key, what in (("heap_used_mb", "glibc heap in use"), ("heap_free_mb", "glibc heap free but held")):
+        if key in rows[0]:
+            a = np.mean([r[key] for r in rows if r["minute"] <= 5])
+            b = np.mean([r[key] for r in rows if r["minute"] >= rows[-1]["minute"] - 5])
+            print(f"{what}: first 5 min {a:.0f} MB -> last 5 min {b:.0f} MB")
     windows = {}
     for minute, ms in all_ms[1:]:
         windows.setdefault(int(minute // 5) * 5, []).append(ms)
