@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
+from functools import lru_cache
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
 
@@ -24,10 +25,19 @@ class HeapPolicy:
     trim_threshold_mb: float = 8.0  # free memory at the top of the main heap above this goes back to the OS
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                                                "uordblks", "fordblks", "keepcost")]
+
+
+@lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
+    """glibc, loaded once (the soak samples the heap every 10 s), with mallinfo2's return type set; None elsewhere."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc has both; musl and others do not
+        if hasattr(libc, "mallinfo2"):
+            libc.mallinfo2.restype = _MallInfo2
         return libc
     except (OSError, AttributeError):
         return None
@@ -44,11 +54,6 @@ def apply_heap_policy(policy: HeapPolicy) -> bool:
     return bool(ok)
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                                                "uordblks", "fordblks", "keepcost")]
-
-
 def heap_mb() -> dict[str, float]:
     """glibc's heap in MB: ``heap_used_mb`` held by live allocations (``heap_mapped_mb`` of it in blocks mapped on
     their own) and ``heap_free_mb`` free but still held (fragmentation, idle arenas); {} elsewhere."""
@@ -56,7 +61,6 @@ def heap_mb() -> dict[str, float]:
     fn = getattr(libc, "mallinfo2", None) if libc is not None else None
     if fn is None:
         return {}
-    fn.restype = _MallInfo2
     m = fn()
     return {"heap_used_mb": round((m.uordblks + m.hblkhd) / 2 ** 20, 1), "heap_mapped_mb": round(m.hblkhd / 2 ** 20, 1),
             "heap_free_mb": round(m.fordblks / 2 ** 20, 1)}
